@@ -1,0 +1,6 @@
+import sys
+
+from stash2plex_integrations.cli.main import main
+
+
+sys.exit(main())

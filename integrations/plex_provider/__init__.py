@@ -1,0 +1,1 @@
+"""The Plex Custom Metadata Provider service (installed with the ``[provider]`` extra)."""

@@ -1,0 +1,1 @@
+"""The Stash plugin: manifest, entry script and packaging (see the plugin issue)."""

@@ -1,0 +1,1 @@
+"""Adapters for stash2plex's ports, each package registered through ``stash2plex.backends``."""

@@ -1,0 +1,117 @@
+"""The PlexGateway port: everything stash2plex asks of a Plex Media Server."""
+
+from __future__ import annotations
+
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Iterator
+from collections.abc import Sequence
+
+from stash2plex_core.errors import NotFoundError
+from stash2plex_core.models.plex import LibrarySection
+from stash2plex_core.models.plex import PlexEdit
+from stash2plex_core.models.plex import PlexItemRef
+from stash2plex_core.models.plex import PlexItemState
+from stash2plex_core.models.plex import ServerInfo
+from stash2plex_core.ports._backend import BackendBase
+
+
+def _key(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a Plex ratingKey must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+class PlexGateway(BackendBase, ABC):
+    """Reads and edits items of the movie sections of one Plex server.
+
+    Rules every backend keeps (the contract checks them):
+
+    * Every failure surfaces as a core error: 401 → :class:`AuthenticationError`, unknown
+      item → :class:`NotFoundError`, 429/5xx/timeouts/connection errors/malformed
+      responses → :class:`TransientError` (:class:`BackendUnavailableError` when the
+      server is unreachable or answers 5xx) with ``retry_after`` when Plex sent one, other
+      4xx → :class:`PermanentError`. No message contains the token.
+    * :meth:`resolve_path` matches a file path **exactly** (case and separators included);
+      fuzzier matching belongs to the matching service.
+    * :meth:`apply` sends the scalar fields, tag changes and locks of one edit in one
+      request, and uploads each image in :attr:`PlexEdit.images`; afterwards
+      :meth:`get_item` shows every change, removed tags are gone, and an uploaded image's
+      SHA-1 is the item's fingerprint for that kind.
+    * :meth:`get_items` answers many ratingKeys with few requests and silently omits keys
+      that do not exist.
+    * Building the gateway does not connect; the first call does.
+    """
+
+    @abstractmethod
+    def ping(self) -> ServerInfo:
+        """Probe the server (Plex's ``/identity``); cheap enough for a health check."""
+
+    @abstractmethod
+    def sections(self) -> list[LibrarySection]:
+        """The movie library sections in use."""
+
+    def resolve_path(self, path: str) -> list[PlexItemRef]:
+        """Items one of whose parts is exactly ``path`` (usually zero or one)."""
+        if not path:
+            raise ValueError("path must be non-empty")
+        return self._resolve_path(path)
+
+    @abstractmethod
+    def _resolve_path(self, path: str) -> list[PlexItemRef]: ...
+
+    def find_by_filename(self, filename: str) -> list[PlexItemRef]:
+        """Items with a part whose file name (last path segment) equals ``filename``, ignoring case."""
+        if not filename or "/" in filename or "\\" in filename:
+            raise ValueError(f"expected a bare file name, got {filename!r}")
+        return self._find_by_filename(filename)
+
+    @abstractmethod
+    def _find_by_filename(self, filename: str) -> list[PlexItemRef]: ...
+
+    @abstractmethod
+    def iter_items(self, section_key: str | None = None) -> Iterator[PlexItemRef]:
+        """Every item of one section (or of all sections in use), in pages."""
+
+    def get_items(self, rating_keys: Sequence[str]) -> list[PlexItemState]:
+        """Full state of many items, in the order asked, omitting unknown keys."""
+        keys = list(dict.fromkeys(_key(k) for k in rating_keys))
+        if not keys:
+            return []
+        found = {item.rating_key: item for item in self._get_items(keys)}
+        return [found[k] for k in keys if k in found]
+
+    @abstractmethod
+    def _get_items(self, rating_keys: list[str]) -> list[PlexItemState]: ...
+
+    def get_item(self, rating_key: str) -> PlexItemState:
+        """Full state of one item; :class:`NotFoundError` if Plex has none with that key."""
+        items = self.get_items([rating_key])
+        if not items:
+            raise NotFoundError(f"Plex has no item with ratingKey {rating_key}")
+        return items[0]
+
+    def apply(self, rating_key: str, edit: PlexEdit) -> None:
+        """Apply ``edit`` to the item: one PUT for fields/tags/locks, one upload per image."""
+        key = _key(rating_key)
+        if edit.empty:
+            return
+        self._apply(key, edit)
+
+    @abstractmethod
+    def _apply(self, rating_key: str, edit: PlexEdit) -> None: ...
+
+    def scan(self, path: str) -> None:
+        """Ask Plex to scan the folder holding ``path`` so a new file becomes an item."""
+        if not path:
+            raise ValueError("path must be non-empty")
+        self._scan(path)
+
+    @abstractmethod
+    def _scan(self, path: str) -> None: ...
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+__all__ = ["PlexGateway"]

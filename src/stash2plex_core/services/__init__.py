@@ -1,0 +1,1 @@
+"""Domain services: mapping, matching, syncing, retrying, reconciling."""

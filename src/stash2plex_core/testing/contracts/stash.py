@@ -1,0 +1,110 @@
+"""The StashGateway contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from stash2plex_core.models.stash import StashScene
+from stash2plex_core.testing.worlds import SceneSpec
+from stash2plex_core.testing.worlds import StashWorld
+
+
+class StashGatewayContract:
+    """Subclass, and provide a ``stash_world`` fixture (see :class:`StashWorld`)."""
+
+    @pytest.fixture
+    def stash_world(self) -> StashWorld:
+        raise NotImplementedError("provide a `stash_world` fixture")
+
+    def path(self, world: StashWorld, *parts: str) -> str:
+        return "/".join([world.root.rstrip("/"), *parts])
+
+    def test_ping(self, stash_world: StashWorld) -> None:
+        assert stash_world.gateway.ping().version
+
+    def test_get_scene_has_every_field(self, stash_world: StashWorld) -> None:
+        spec = SceneSpec(
+            title="Été à Paris",
+            files=(self.path(stash_world, "a", "été.mp4"),),
+            performers=("Zoë", "Björn"),
+            tags=("Outdoor", "Drama"),
+            studio="Café Noir",
+            details="Line one\nLine two",
+            date="2021-03-04",
+            rating100=80,
+        )
+        scene_id = stash_world.add_scene(spec)
+        scene = stash_world.gateway.get_scene(scene_id)
+        assert isinstance(scene, StashScene)
+        assert (scene.id, scene.title, scene.details, scene.date, scene.rating100) == (
+            scene_id,
+            spec.title,
+            spec.details,
+            spec.date,
+            spec.rating100,
+        )
+        assert scene.files == spec.files
+        assert scene.studio is not None
+        assert scene.studio.name == "Café Noir"
+        assert sorted(p.name for p in scene.performers) == ["Björn", "Zoë"]
+        assert sorted(t.name for t in scene.tags) == ["Drama", "Outdoor"]
+        assert scene.screenshot_url
+        assert scene.updated_at
+
+    def test_missing_scene_is_none(self, stash_world: StashWorld) -> None:
+        assert stash_world.gateway.get_scene("987654321") is None
+
+    def test_find_by_path_is_exact_despite_wildcards_and_case(self, stash_world: StashWorld) -> None:
+        target = self.path(stash_world, "Studio_A", "50% Off [1] é.mp4")
+        decoys = [
+            self.path(stash_world, "StudioXA", "50% Off [1] é.mp4"),
+            self.path(stash_world, "Studio_A", "50XX Off [1] é.mp4"),
+            self.path(stash_world, "studio_a", "50% off [1] é.mp4"),
+        ]
+        wanted = stash_world.add_scene(SceneSpec(title="target", files=(target,)))
+        for i, decoy in enumerate(decoys):
+            stash_world.add_scene(SceneSpec(title=f"decoy {i}", files=(decoy,)))
+        assert [s.id for s in stash_world.gateway.find_by_path(target)] == [wanted]
+        assert stash_world.gateway.find_by_path(self.path(stash_world, "Studio_A", "nothing.mp4")) == []
+
+    def test_find_by_path_matches_a_secondary_file(self, stash_world: StashWorld) -> None:
+        files = (self.path(stash_world, "v", "film.mp4"), self.path(stash_world, "v", "film - 1080p.mkv"))
+        wanted = stash_world.add_scene(SceneSpec(title="versions", files=files))
+        assert [s.id for s in stash_world.gateway.find_by_path(files[1])] == [wanted]
+
+    def test_iter_scenes_yields_every_scene_once(self, stash_world: StashWorld) -> None:
+        ids = {
+            stash_world.add_scene(SceneSpec(title=f"s{i}", files=(self.path(stash_world, "it", f"{i}.mp4"),)))
+            for i in range(27)
+        }
+        seen = [s.id for s in stash_world.gateway.iter_scenes()]
+        assert len(seen) == len(set(seen))
+        assert ids <= set(seen)
+
+    def test_iter_scenes_updated_since(self, stash_world: StashWorld) -> None:
+        old = stash_world.add_scene(
+            SceneSpec(title="old", files=(self.path(stash_world, "o.mp4"),), updated_at=stash_world.timestamp(0))
+        )
+        edge = stash_world.add_scene(
+            SceneSpec(title="edge", files=(self.path(stash_world, "e.mp4"),), updated_at=stash_world.timestamp(100))
+        )
+        new = stash_world.add_scene(
+            SceneSpec(title="new", files=(self.path(stash_world, "n.mp4"),), updated_at=stash_world.timestamp(200))
+        )
+        seen = {s.id for s in stash_world.gateway.iter_scenes(updated_since=stash_world.timestamp(100))}
+        assert {edge, new} <= seen
+        assert old not in seen
+
+    def test_fetch_image_returns_the_served_bytes(self, stash_world: StashWorld) -> None:
+        scene_id = stash_world.add_scene(
+            SceneSpec(title="img", files=(self.path(stash_world, "img.mp4"),), performers=("Anaïs",))
+        )
+        scene = stash_world.gateway.get_scene(scene_id)
+        assert scene is not None
+        assert scene.screenshot_url is not None
+        data = stash_world.gateway.fetch_image(scene.screenshot_url)
+        assert data
+        assert data == stash_world.image_bytes(scene.screenshot_url)
+
+
+__all__ = ["StashGatewayContract"]
