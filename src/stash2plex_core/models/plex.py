@@ -30,7 +30,7 @@ class Actor:
 #: Scalar fields in Plex's own edit names, in the order they are edited.
 SCALAR_FIELDS: tuple[str, ...] = (
     "title",
-    "sortTitle",
+    "titleSort",
     "originalTitle",
     "summary",
     "tagline",
@@ -186,7 +186,7 @@ class DesiredPlexState:
 #: Plex scalar field name → :class:`PlexMetadata` attribute.
 SCALAR_ATTRS: Mapping[str, str] = {
     "title": "title",
-    "sortTitle": "sort_title",
+    "titleSort": "sort_title",
     "originalTitle": "original_title",
     "summary": "summary",
     "tagline": "tagline",
