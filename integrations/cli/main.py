@@ -97,17 +97,6 @@ def _cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_plugin_settings(pairs: Sequence[str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        plugin, dot, name = key.partition(".")
-        if not (sep and dot and plugin and name):
-            raise ConfigurationError(f"--plugin-setting {pair!r}: expected PLUGIN_ID.KEY=VALUE")
-        out.setdefault(plugin, {})[name] = value
-    return out
-
-
 def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.server == "plex":
         from stash2plex_backends.simulators.plex import serve as serve_plex
@@ -122,7 +111,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             tag_mode=args.tag_mode,
         )
     else:
+        from stash2plex_backends.simulators.stash import parse_plugin_settings
         from stash2plex_backends.simulators.stash import serve as serve_stash
+
+        try:
+            plugin_settings = parse_plugin_settings(args.plugin_setting)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
 
         serve_stash(
             host=args.host,
@@ -132,7 +127,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             library_root=args.library_root,
             session_cookie=args.session_cookie,
-            plugin_settings=_parse_plugin_settings(args.plugin_setting),
+            plugin_settings=plugin_settings,
         )
     return 0
 
