@@ -31,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     settings = sub.add_parser("settings", help="show the effective settings (secrets redacted)")
     settings.add_argument("--describe", action="store_true", help="list every setting with its default")
 
+    plugin = sub.add_parser("plugin", help="the Stash plugin: build its zip and index.yml")
+    plugin_sub = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    package = plugin_sub.add_parser("package", help="write stash2plex.zip and index.yml for a plugin source")
+    package.add_argument("--out", default="dist/stash-plugin", help="output directory")
+    package.add_argument("--version", dest="plugin_version", default=None, help="version to stamp (default: ours)")
+    plugin_sub.add_parser("manifest", help="print the plugin manifest (stash2plex.yml)")
+
     simulate = sub.add_parser("simulate", help="run a simulated Plex or Stash server on loopback")
     sim = simulate.add_subparsers(dest="server", metavar="SERVER", required=True)
     plex = sim.add_parser("plex", help="a simulated Plex Media Server")
@@ -132,7 +139,23 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"backends": _cmd_backends, "settings": _cmd_settings, "simulate": _cmd_simulate}
+def _cmd_plugin(args: argparse.Namespace) -> int:
+    if args.plugin_command == "manifest":
+        from stash2plex_integrations.stash_plugin.manifest import render_manifest
+
+        print(render_manifest(args.plugin_version if hasattr(args, "plugin_version") else _version()), end="")
+        return 0
+    from pathlib import Path
+
+    from stash2plex_integrations.stash_plugin.packaging import build_plugin
+
+    built = build_plugin(Path(args.out), version=args.plugin_version)
+    print(f"wrote {built.zip_path} ({built.entry['sha256']})")
+    print(f"wrote {built.index_path}")
+    return 0
+
+
+COMMANDS = {"backends": _cmd_backends, "settings": _cmd_settings, "simulate": _cmd_simulate, "plugin": _cmd_plugin}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
