@@ -19,6 +19,15 @@ from stash2plex_core.plugin import build_registry
 from stash2plex_core.plugin import hookimpl
 
 
+@pytest.fixture
+def registry() -> BackendRegistry:
+    """Only the fakes and the system clock, so these tests do not depend on which real backends exist."""
+    import stash2plex_backends.memory
+    import stash2plex_backends.system
+
+    return build_registry(autoload=False, plugins=[stash2plex_backends.memory, stash2plex_backends.system])
+
+
 MEMORY = Settings(queue_backend="memory", state_backend="memory", plex_backend="memory", stash_backend="memory")
 
 

@@ -181,6 +181,10 @@ class DesiredPlexState:
     metadata: PlexMetadata
     managed_fields: frozenset[str] = attrs.field(default=frozenset(), converter=to_frozenset)
     poster_url: str | None = None
+    #: How the planner writes (copied from settings), so the digest moves when the user
+    #: switches locking or "preserve Plex edits" and the next sync is not skipped.
+    lock_fields: bool = True
+    preserve_plex_edits: bool = False
 
 
 #: Plex scalar field name → :class:`PlexMetadata` attribute.

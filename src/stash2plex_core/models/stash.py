@@ -59,6 +59,8 @@ class StashScene:
     files: tuple[str, ...] = attrs.field(default=(), converter=to_tuple)
     screenshot_url: str | None = None
     updated_at: str | None = None
+    #: Running time of the primary file in seconds, ``None`` when Stash does not know it.
+    duration: float | None = None
 
 
 __all__ = ["StashGroup", "StashPerformer", "StashScene", "StashStudio", "StashTag"]
