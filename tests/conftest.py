@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+import stash2plex_backends.jsonstate
 import stash2plex_backends.memory
+import stash2plex_backends.plex.plugin
+import stash2plex_backends.sqlite
+import stash2plex_backends.stash.plugin
 import stash2plex_backends.system
 from stash2plex_core.plugin import BackendRegistry
 from stash2plex_core.plugin import build_registry
@@ -15,7 +19,14 @@ pytest_plugins = ["stash2plex_core.testing.plugin"]
 
 #: Every backend plugin module the project ships; the meta-tests check this list against
 #: the entry points in pyproject.toml.
-BACKEND_PLUGINS: list[object] = [stash2plex_backends.memory, stash2plex_backends.system]
+BACKEND_PLUGINS: list[object] = [
+    stash2plex_backends.memory,
+    stash2plex_backends.plex.plugin,
+    stash2plex_backends.system,
+    stash2plex_backends.sqlite,
+    stash2plex_backends.jsonstate,
+    stash2plex_backends.stash.plugin,
+]
 
 
 @pytest.fixture

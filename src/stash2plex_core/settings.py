@@ -172,6 +172,63 @@ def _path_rules(raw: object) -> tuple[PathRule, ...]:
     return tuple(rules)
 
 
+PROVIDER_IDENTIFIER_PREFIX: Final = "tv.plex.agents.custom."
+_PROVIDER_SCHEDULES: Final = ("none", "hourly", "daily", "weekly")
+
+
+def _provider_identifier(raw: object) -> str:
+    """Plex's rule: ``tv.plex.agents.custom.`` and a suffix of ASCII letters, digits and dots."""
+    text = str(raw).strip()
+    suffix = text[len(PROVIDER_IDENTIFIER_PREFIX) :]
+    if (
+        not text.startswith(PROVIDER_IDENTIFIER_PREFIX)
+        or not suffix
+        or not all(c.isascii() and (c.isalnum() or c == ".") for c in suffix)
+        or suffix.startswith(".")
+        or suffix.endswith(".")
+        or ".." in suffix
+    ):
+        raise ValueError(
+            f"expected {PROVIDER_IDENTIFIER_PREFIX}<suffix> where the suffix holds only ASCII letters, digits and "
+            f"single dots (e.g. {PROVIDER_IDENTIFIER_PREFIX}stash2plex.home), got {raw!r}"
+        )
+    return text
+
+
+def _text(raw: object) -> str:
+    text = _optional_str(raw)
+    if text is None:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _port(raw: object) -> int:
+    value = int(_number(int, 1)(raw))
+    if value > 65535:
+        raise ValueError(f"expected a TCP port (1-65535), got {value}")
+    return value
+
+
+def _schedule(raw: object) -> str:
+    """``none``, ``hourly``, ``daily``, ``weekly`` or a number of seconds (at least 60)."""
+    text = str(raw).strip().lower()
+    if text in _PROVIDER_SCHEDULES:
+        return text
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(_PROVIDER_SCHEDULES)} or seconds, got {raw!r}") from None
+    if not seconds >= 60:
+        raise ValueError(f"a schedule in seconds must be at least 60, got {raw!r}")
+    return f"{seconds:g}"
+
+
+def schedule_seconds(schedule: str) -> float | None:
+    """Seconds between runs for a schedule setting's value; ``None`` for ``"none"``."""
+    named = {"none": None, "hourly": 3600.0, "daily": 86400.0, "weekly": 604800.0}
+    return named[schedule] if schedule in named else float(schedule)
+
+
 def _setting(default: Any, parse: Callable[[object], Any], doc: str, *, secret: bool = False) -> Any:
     return attrs.field(default=default, metadata={"parse": parse, "doc": doc, "secret": secret})
 
@@ -230,15 +287,114 @@ class Settings:
     path_rules: tuple[PathRule, ...] = _setting((), _path_rules, "Ordered path rules (TOML tables or a JSON list)")
     allow_low_confidence: bool = _setting(False, _bool, "Apply low-confidence (ambiguous filename) matches")
     # Retries, queue and schedule
-    max_attempts: int = _setting(8, _number(int, 1), "Attempts before a job goes to the dead letters")
-    retry_base_seconds: float = _setting(15.0, _number(float, 0.0), "First retry delay (exponential, full jitter)")
-    retry_max_seconds: float = _setting(3600.0, _number(float, 1.0), "Longest retry delay")
+    max_attempts: int = _setting(
+        8,
+        _number(int, 1),
+        "Fewest attempts before a failing job may be dead-lettered (it must also outlast the horizon)",
+    )
+    retry_base_seconds: float = _setting(5.0, _number(float, 0.0), "First retry window (doubling, full jitter)")
+    retry_max_seconds: float = _setting(600.0, _number(float, 1.0), "Longest retry window for a transient failure")
+    retry_horizon_seconds: float = _setting(
+        21600.0, _number(float, 0.0), "How long a transient failure is retried before dead-lettering (6 h)"
+    )
+    retry_after_max_seconds: float = _setting(
+        3600.0, _number(float, 0.0), "Longest server-sent Retry-After that is honoured as given"
+    )
     not_in_plex_retry_seconds: float = _setting(
-        300.0, _number(float, 1.0), "Retry delay while Plex has not scanned a file"
+        60.0, _number(float, 1.0), "First retry window while Plex has not scanned a file (doubling, full jitter)"
+    )
+    not_in_plex_retry_max_seconds: float = _setting(
+        3600.0, _number(float, 1.0), "Longest retry window while Plex has not scanned a file"
+    )
+    not_in_plex_horizon_seconds: float = _setting(
+        86400.0, _number(float, 0.0), "How long a file missing from Plex is retried before dead-lettering (24 h)"
+    )
+    attempt_ceiling: int = _setting(
+        1000, _number(int, 1), "Hard limit on attempts of one job (stops a job that crashes its worker every time)"
+    )
+    # Circuit breaker in front of Plex
+    breaker_window: int = _setting(50, _number(int, 1), "Recent Plex calls the breaker's failure rate is taken over")
+    breaker_min_failures: int = _setting(
+        20, _number(int, 1), "Failed calls the window must hold before its failure rate can open the breaker"
+    )
+    breaker_failure_rate: float = _setting(0.6, _number(float, 0.0), "Failure rate (0-1) above which the breaker opens")
+    breaker_consecutive_failures: int = _setting(
+        20, _number(int, 1), "Consecutive failed Plex calls that open the breaker whatever the window holds"
+    )
+    breaker_refusals: int = _setting(5, _number(int, 1), "Consecutive refused connections that open the breaker")
+    breaker_probe_base_seconds: float = _setting(
+        5.0, _number(float, 0.1), "First probe of an open breaker after this long (then doubling)"
+    )
+    breaker_probe_max_seconds: float = _setting(60.0, _number(float, 0.1), "Longest pause between probes")
+    breaker_half_open_probe_seconds: float = _setting(
+        1.0, _number(float, 0.0), "Pause between probes once one succeeded (half-open)"
+    )
+    breaker_close_after_probes: int = _setting(3, _number(int, 1), "Successful probes in a row that close the breaker")
+    # Draining
+    plex_concurrency: int = _setting(
+        4, _number(int, 1), "Jobs worked on at once, i.e. concurrent requests to Plex (needs thread-safe adapters)"
+    )
+    ramp_window_seconds: float = _setting(
+        60.0, _number(float, 0.0), "After an outage, seconds over which draining ramps up to full rate"
+    )
+    ramp_start_fraction: float = _setting(0.1, _number(float, 0.0), "Fraction (0-1] of full rate the ramp starts at")
+    ramp_full_rate: float = _setting(50.0, _number(float, 0.1), "Jobs per second the ramp climbs to")
+    ramp_error_rate: float = _setting(
+        0.3, _number(float, 0.0), "Error rate (0-1) during the ramp above which the rate halves"
     )
     lease_seconds: float = _setting(300.0, _number(float, 1.0), "How long a worker owns a claimed job")
     reconcile_schedule: str = _setting(
         "daily", _choice(RECONCILE_SCHEDULES), "How often incremental reconciliation runs"
+    )
+    reconcile_full_interval_hours: float = _setting(
+        168.0, _number(float, 0.0), "Hours between scheduled full reconciliation passes (0: never scheduled)"
+    )
+    reconcile_overlap_seconds: float = _setting(
+        600.0, _number(float, 0.0), "Seconds an incremental reconciliation looks back before its watermark"
+    )
+    reconcile_batch_size: int = _setting(
+        100, _number(int, 1), "Plex items whose details reconciliation reads per batch"
+    )
+    reconcile_lock_seconds: float = _setting(
+        1800.0, _number(float, 10.0), "How long a reconciliation's claim lasts without a heartbeat"
+    )
+    reconcile_examples: int = _setting(5, _number(int, 0), "Examples kept per gap kind in a reconciliation report")
+    # Plex metadata provider (``stash2plex provider serve``)
+    provider_host: str = _setting(
+        "127.0.0.1", _text, "Address the metadata provider binds to (0.0.0.0 for every interface)"
+    )
+    provider_port: int = _setting(9090, _port, "TCP port the metadata provider listens on")
+    provider_secret: Secret | None = _setting(
+        None, _secret, "Shared secret Plex must send (path prefix, header or query parameter)", secret=True
+    )
+    provider_identifier: str = _setting(
+        "tv.plex.agents.custom.stash2plex",
+        _provider_identifier,
+        "Provider identifier and GUID scheme (unique per Stash instance)",
+    )
+    provider_title: str = _setting("Stash (stash2plex)", _text, "Provider name Plex shows")
+    provider_public_url: str | None = _setting(
+        None, _url, "Base URL Plex uses to fetch images from the provider (default: the URL Plex called)"
+    )
+    provider_library_roots: tuple[str, ...] = _setting(
+        (), _str_tuple, "Plex library folders for paths no path rule maps (Plex and Stash see the same paths)"
+    )
+    provider_cache_seconds: float = _setting(
+        30.0, _number(float, 0.0), "How old a Stash answer the provider may serve (0: always ask Stash)"
+    )
+    provider_stash_concurrency: int = _setting(8, _number(int, 1), "Most Stash requests the provider makes at once")
+    provider_upstream_timeout: float = _setting(
+        10.0, _number(float, 0.1), "Seconds the provider waits for Stash before answering Plex with an error"
+    )
+    provider_index_seconds: float = _setting(
+        3600.0,
+        _number(float, 0.0),
+        "Seconds between full rebuilds of the provider's scene index (0: no index, every answer asks Stash)",
+    )
+    provider_gap_schedule: str = _setting(
+        "daily",
+        _schedule,
+        "How often the provider compares Stash and Plex for gaps (none, hourly, daily, weekly, or seconds)",
     )
     log_level: str = _setting("INFO", _choice(LOG_LEVELS, upper=True), "Log level")
 
@@ -294,9 +450,28 @@ def parse_settings(values: Mapping[str, object], *, ignore_unknown: bool = False
     if problems:
         raise InvalidSettingsError(problems)
     settings = Settings(**parsed)
-    if settings.retry_max_seconds < settings.retry_base_seconds:
-        raise InvalidSettingsError([SettingProblem("retry_max_seconds", "must not be smaller than retry_base_seconds")])
+    problems = _cross_check(settings)
+    if problems:
+        raise InvalidSettingsError(problems)
     return settings
+
+
+def _cross_check(settings: Settings) -> list[SettingProblem]:
+    """Rules that involve more than one setting, or a range one parser cannot express."""
+    problems: list[SettingProblem] = []
+    for low, high in (
+        ("retry_base_seconds", "retry_max_seconds"),
+        ("not_in_plex_retry_seconds", "not_in_plex_retry_max_seconds"),
+        ("breaker_probe_base_seconds", "breaker_probe_max_seconds"),
+    ):
+        if getattr(settings, high) < getattr(settings, low):
+            problems.append(SettingProblem(high, f"must not be smaller than {low}"))
+    for name in ("breaker_failure_rate", "ramp_error_rate"):
+        if not 0.0 < getattr(settings, name) < 1.0:
+            problems.append(SettingProblem(name, f"must be between 0 and 1, got {getattr(settings, name)}"))
+    if not 0.0 < settings.ramp_start_fraction <= 1.0:
+        problems.append(SettingProblem("ramp_start_fraction", f"must be in (0, 1], got {settings.ramp_start_fraction}"))
+    return problems
 
 
 def settings_from_env(environ: Mapping[str, str]) -> tuple[dict[str, str], list[SettingProblem]]:
@@ -373,6 +548,7 @@ __all__ = [
     "merge_sources",
     "parse_settings",
     "resolve_settings",
+    "schedule_seconds",
     "settings_from_env",
     "settings_from_toml",
 ]
