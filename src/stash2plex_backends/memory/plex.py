@@ -119,12 +119,16 @@ class MemoryPlex(PlexGateway):
                 if any(_basename(p).casefold() == wanted for p in i.part_paths)
             ]
 
-    def iter_items(self, section_key: str | None = None) -> Iterator[PlexItemRef]:
+    def iter_items(self, section_key: str | None = None, *, updated_since: int | None = None) -> Iterator[PlexItemRef]:
         self._count("iter_items")
         if section_key not in (None, self.section.key):
             raise NotFoundError(f"no library section {section_key}")
         with self._lock:
-            refs = [self._ref(i) for i in self._items.values()]
+            refs = [
+                self._ref(i)
+                for i in self._items.values()
+                if updated_since is None or (i.updated_at is not None and i.updated_at >= updated_since)
+            ]
         return iter(refs)
 
     def _get_items(self, rating_keys: list[str]) -> list[PlexItemState]:

@@ -70,8 +70,13 @@ class PlexGateway(BackendBase, ABC):
     def _find_by_filename(self, filename: str) -> list[PlexItemRef]: ...
 
     @abstractmethod
-    def iter_items(self, section_key: str | None = None) -> Iterator[PlexItemRef]:
-        """Every item of one section (or of all sections in use), in pages."""
+    def iter_items(self, section_key: str | None = None, *, updated_since: int | None = None) -> Iterator[PlexItemRef]:
+        """Every item of one section (or of all sections in use), in pages, each once.
+
+        With ``updated_since`` (epoch seconds, inclusive) only items whose ``updated_at`` is
+        at or after it, so an index can refresh incrementally from its watermark; an
+        unknown ``section_key`` raises :class:`NotFoundError`.
+        """
 
     def get_items(self, rating_keys: Sequence[str]) -> list[PlexItemState]:
         """Full state of many items, in the order asked, omitting unknown keys."""

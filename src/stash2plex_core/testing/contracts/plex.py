@@ -77,6 +77,22 @@ class PlexGatewayContract:
         assert len(seen) == len(set(seen))
         assert keys <= set(seen)
 
+    def test_iter_items_updated_since_yields_exactly_the_recent_items(self, plex_world: PlexWorld) -> None:
+        keys = [plex_world.add_item([self.path(plex_world, "recent", f"r{i}.mp4")]) for i in range(5)]
+        plex_world.gateway.apply(keys[2], PlexEdit(fields={"title": "edited"}))
+        since = plex_world.gateway.get_item(keys[2]).updated_at
+        assert since is not None
+        everything = {r.rating_key: r.updated_at for r in plex_world.gateway.iter_items()}
+        recent = [r.rating_key for r in plex_world.gateway.iter_items(updated_since=since)]
+        assert len(recent) == len(set(recent))
+        assert set(recent) == {k for k, at in everything.items() if at is not None and at >= since}
+        assert keys[2] in recent
+        assert list(plex_world.gateway.iter_items(updated_since=since + 10**9)) == []
+
+    def test_iter_items_unknown_section_is_not_found(self, plex_world: PlexWorld) -> None:
+        with pytest.raises(NotFoundError):
+            list(plex_world.gateway.iter_items("987654"))
+
     def test_get_items_in_order_omitting_unknown(self, plex_world: PlexWorld) -> None:
         a = plex_world.add_item([self.path(plex_world, "a.mp4")], PlexMetadata(title="A"))
         b = plex_world.add_item([self.path(plex_world, "b.mp4")], PlexMetadata(title="B"))
