@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Iterator
+from typing import cast
 
 from stash2plex_core.models.plex import ServerInfo
 from stash2plex_core.models.stash import StashScene
@@ -32,8 +33,8 @@ class StashGateway(BackendBase, ABC):
         """Probe the server (its version query)."""
 
     def get_scene(self, scene_id: str) -> StashScene | None:
-        if not scene_id:
-            raise ValueError("scene id must be non-empty")
+        if not isinstance(cast(object, scene_id), str) or not scene_id:  # callers are untyped too
+            raise ValueError(f"scene id must be a non-empty string, got {scene_id!r}")
         return self._get_scene(scene_id)
 
     @abstractmethod
