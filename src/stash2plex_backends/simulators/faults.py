@@ -1,12 +1,14 @@
 """Request recording and fault injection shared by both simulators.
 
 A :class:`Fault` matches requests by method and a regular expression on the path (the
-query string excluded), optionally skipping the first ``after`` matches and firing at most
-``times`` times, so a test can say "the third detail GET answers 503 twice".
+query string excluded), optionally skipping the first ``after`` matches, firing at most
+``times`` times and only with a given ``probability``, so a test can say "the third detail
+GET answers 503 twice" or "30 % of requests answer 503".
 """
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -43,6 +45,10 @@ class Fault:
       connection; use it past the client's read timeout;
     * ``"reset"``: close the connection without answering;
     * ``"malformed"``: answer 200 with a truncated, unparseable body.
+
+    ``probability`` (0-1) makes the fault fire on that share of the matching requests
+    (drawn from the injector's seeded random source); when it does not fire, the next
+    matching fault is considered, so a random 503 can sit in front of a steady delay.
     """
 
     path: str = ".*"
@@ -54,11 +60,14 @@ class Fault:
     delay: float = 0.0
     after: int = 0
     times: int | None = None
+    probability: float = 1.0
     seen: int = 0
     fired: int = 0
     _regex: re.Pattern[str] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must be within [0, 1], got {self.probability!r}")
         self._regex = re.compile(self.path)
 
     def matches(self, method: str, path: str) -> bool:
@@ -72,11 +81,19 @@ class Fault:
 
 
 class FaultInjector:
-    """Thread-safe list of faults; the first live matching fault wins."""
+    """Thread-safe list of faults; the first live matching fault that fires wins.
 
-    def __init__(self) -> None:
+    ``seed`` seeds the random source of probabilistic faults (see :attr:`Fault.probability`).
+    """
+
+    def __init__(self, seed: int | None = 0) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+
+    def reseed(self, seed: int | None) -> None:
+        with self._lock:
+            self._rng = random.Random(seed)
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -95,6 +112,8 @@ class FaultInjector:
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.after:
+                    continue
+                if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                     continue
                 fault.fired += 1
                 return fault

@@ -39,10 +39,16 @@ _BLANK_RUN: Final = re.compile(r"\n{3,}")
 _MODIFIERS: Final = range(0x1F3FB, 0x1F400)
 
 
+#: Control characters of ASCII (C0 and DEL): dropped, except newline kept and tab made a space.
+_ASCII_CONTROLS: Final = dict.fromkeys((*range(0x20), 0x7F)) | {ord("\n"): "\n", ord("\t"): " "}
+
+
 def _drop_invisible(text: str) -> str:
+    if text.isascii():  # the common case: one C-level pass instead of a loop per character
+        return text.translate(_ASCII_CONTROLS)
     out = []
     for ch in text:
-        if ch == "\n":
+        if ch.isprintable() or ch == "\n":  # isprintable() is never true of Cc, Cf or Cs
             out.append(ch)
         elif ch == "\t":
             out.append(" ")
