@@ -7,8 +7,23 @@ import json
 import sys
 from collections.abc import Sequence
 
+from stash2plex_core.errors import AuthenticationError
 from stash2plex_core.errors import ConfigurationError
 from stash2plex_core.errors import Stash2PlexError
+from stash2plex_core.errors import TransientError
+from stash2plex_integrations.cli import commands
+from stash2plex_integrations.cli import demo
+from stash2plex_integrations.cli.appctx import add_global_options
+from stash2plex_integrations.cli.doctor import cmd_doctor
+
+
+#: Exit codes, so scripts can tell failure kinds apart.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIGURATION = 2
+EXIT_AUTHENTICATION = 3
+EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
 
 
 def _version() -> str:
@@ -24,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    settings_options = argparse.ArgumentParser(add_help=False)
+    add_global_options(settings_options)
+    demo.add_parser(sub)
+    commands.add_parsers(sub, settings_options)
 
     backends = sub.add_parser("backends", help="list the registered backends for every port")
     backends.add_argument("--json", action="store_true", help="print JSON")
@@ -63,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PLUGIN_ID.KEY=VALUE",
         help="a plugin setting served under configuration.plugins (repeatable)",
     )
+    provider = sub.add_parser("provider", help="the Plex metadata provider (needs the [provider] extra)")
+    provider_sub = provider.add_subparsers(dest="provider_command", metavar="ACTION", required=True)
+    provider_serve = provider_sub.add_parser("serve", help="serve the provider until interrupted")
+    provider_serve.add_argument("--host", default=None, help="bind address (default: provider_host)")
+    provider_serve.add_argument("--port", type=int, default=None, help="TCP port (default: provider_port)")
+    _add_reconcile_parser(sub)
     return parser
 
 
@@ -155,7 +180,75 @@ def _cmd_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"backends": _cmd_backends, "settings": _cmd_settings, "simulate": _cmd_simulate, "plugin": _cmd_plugin}
+def _cmd_provider(args: argparse.Namespace) -> int:
+    try:
+        from stash2plex_integrations.plex_provider.server import serve as serve_provider
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the metadata provider needs its extra: pip install 'stash2plex[provider]' ({exc})"
+        ) from None
+    from stash2plex_integrations.config import load_settings
+
+    serve_provider(load_settings(), host=args.host, port=args.port)
+    return 0
+
+
+# --- reconcile (issue 8) ----------------------------------------------------------------
+
+
+def _add_reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rec = sub.add_parser("reconcile", help="find and repair what events missed (missing items, drift, stale scenes)")
+    rec.add_argument(
+        "--scope",
+        choices=("full", "incremental", "days"),
+        default=None,
+        help="full (default), incremental (since the watermark) or days (with --days)",
+    )
+    rec.add_argument("--days", type=int, default=None, metavar="N", help="scenes updated in the last N days")
+    rec.add_argument("--dry-run", action="store_true", help="only report; queue no repairs")
+    rec.add_argument("--json", action="store_true", help="print the report as JSON")
+    rec.add_argument("--last", action="store_true", help="show the last report instead of running")
+    rec.add_argument("--if-due", action="store_true", help="run the scheduled pass only if one is due")
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from stash2plex_core import build_app
+    from stash2plex_core.services.reconcile import Reconciler
+    from stash2plex_core.services.reconcile import report_to_json
+    from stash2plex_integrations.config import load_settings
+
+    scope = args.scope or ("days" if args.days is not None else "full")
+    with build_app(load_settings()) as app:
+        reconciler = Reconciler.from_app(app)
+        if args.last:
+            report = reconciler.last_report()
+        elif args.if_due:
+            report = reconciler.run_if_due(dry_run=args.dry_run)
+        else:
+            try:
+                report = reconciler.run(scope, days=args.days, dry_run=args.dry_run)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from None
+    if args.json:
+        print(json.dumps(None if report is None else report_to_json(report), indent=2, ensure_ascii=False))
+    elif report is None:
+        print("no reconciliation has run yet" if args.last else "no reconciliation is due")
+    else:
+        print("\n".join(report.summary_lines()))
+    return 0
+
+
+COMMANDS = {
+    "backends": _cmd_backends,
+    "settings": _cmd_settings,
+    "simulate": _cmd_simulate,
+    "plugin": _cmd_plugin,
+    "provider": _cmd_provider,
+    "reconcile": _cmd_reconcile,
+    "demo": demo.run_demo,
+    "doctor": cmd_doctor,
+    **commands.COMMANDS,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,14 +259,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return COMMANDS[args.command](args)
+    except AuthenticationError as exc:
+        print(f"stash2plex: authentication failed: {exc}", file=sys.stderr)
+        return EXIT_AUTHENTICATION
     except ConfigurationError as exc:
         print(f"stash2plex: configuration problem: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIGURATION
+    except TransientError as exc:
+        print(f"stash2plex: {type(exc).__name__}: {exc} (try again later)", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except Stash2PlexError as exc:
         print(f"stash2plex: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 __all__ = ["build_parser", "main"]

@@ -17,10 +17,12 @@ from stash2plex_core.settings import Settings
 
 PLUGIN_ID = "stash2plex"
 ENTRY_SCRIPT = "stash2plex_plugin.py"
-#: Settings that make no sense inside Stash (backends are chosen for the plugin).
+#: Settings that make no sense inside Stash (backends are chosen for the plugin, the
+#: provider is a separate service).
 NOT_IN_PLUGIN = frozenset(
-    {"queue_backend", "state_backend", "plex_backend", "stash_backend", "clock_backend", "log_level"}
+    {"queue_backend", "state_backend", "plex_backend", "stash_backend", "clock_backend", "log_level", "data_dir"}
 )
+NOT_IN_PLUGIN_PREFIXES = ("provider_",)
 HOOK_TRIGGERS = ("Scene.Update.Post", "Scene.Create.Post", "Scene.Destroy.Post")
 
 #: (task name, description, args) in the order Stash shows them.
@@ -73,7 +75,7 @@ def build_manifest(version: str) -> dict[str, Any]:
             "type": _setting_type(f),
         }
         for f in attrs.fields(Settings)
-        if f.name not in NOT_IN_PLUGIN
+        if f.name not in NOT_IN_PLUGIN and not f.name.startswith(NOT_IN_PLUGIN_PREFIXES)
     }
     settings["dlq_retry_error_class"] = {
         "displayName": "Dead letters: error class to retry",

@@ -11,14 +11,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from typing import IO
 from typing import Any
 
 
 MAX_LINE = 16_000
-_LEVELS = ((logging.ERROR, "e"), (logging.WARNING, "w"), (logging.INFO, "i"), (logging.DEBUG, "d"))
 
 
 class PluginInputError(ValueError):
@@ -45,35 +43,11 @@ def read_input(stream: IO[str] | None = None) -> dict[str, Any]:
 def write_output(output: Any = None, error: str | None = None, stream: IO[str] | None = None) -> None:
     """Print the one result object Stash reads from stdout."""
     out = stream or sys.stdout
-    out.write(json.dumps({"output": output if output is not None else "ok", "error": error}, default=str))
+    if output is None and error is None:
+        output = "ok"
+    out.write(json.dumps({"output": output, "error": error}, default=str))
     out.write("\n")
     out.flush()
-
-
-def _level_char(levelno: int) -> str:
-    for threshold, char in _LEVELS:
-        if levelno >= threshold:
-            return char
-    return "t"
-
-
-class StashLogHandler(logging.Handler):
-    """Write log records in Stash's levelled stderr format, one short line each."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        super().__init__()
-        self.stream = stream
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = self.format(record).replace("\r", " ")
-            char = _level_char(record.levelno)
-            stream = self.stream or sys.stderr
-            for line in message.splitlines() or [""]:
-                stream.write(f"\x01{char}\x02{line[:MAX_LINE]}\n")
-            stream.flush()
-        except Exception:  # noqa: BLE001 - logging must never take the plugin down
-            self.handleError(record)
 
 
 def progress(value: float, stream: IO[str] | None = None) -> None:
@@ -84,4 +58,4 @@ def progress(value: float, stream: IO[str] | None = None) -> None:
     out.flush()
 
 
-__all__ = ["PluginInputError", "StashLogHandler", "progress", "read_input", "write_output"]
+__all__ = ["MAX_LINE", "PluginInputError", "progress", "read_input", "write_output"]

@@ -19,6 +19,7 @@ from stash2plex_integrations.cli import main as cli_main
 from stash2plex_integrations.stash_plugin import manifest as m
 from stash2plex_integrations.stash_plugin import protocol
 from stash2plex_integrations.stash_plugin.packaging import build_plugin
+from stash2plex_integrations.stash_plugin.stash_logging import StashLogHandler
 
 
 # Keys Stash's strict manifest decoder accepts (yaml.v2 strict; see the protocol reference).
@@ -51,7 +52,7 @@ def test_every_plugin_setting_is_declared_with_its_type_and_default() -> None:
     assert "(default: 100)" in declared["max_tags"]["description"]
     assert declared["plex_token"]["type"] == "STRING"
     for name in Settings.__attrs_attrs__:  # type: ignore[attr-defined]
-        if name.name not in m.NOT_IN_PLUGIN:
+        if name.name not in m.NOT_IN_PLUGIN and not name.name.startswith(m.NOT_IN_PLUGIN_PREFIXES):
             assert name.name in declared
 
 
@@ -73,7 +74,10 @@ def test_output_is_one_json_object() -> None:
     assert json.loads(out.getvalue()) == {"output": {"queued": 1}, "error": None}
     out = io.StringIO()
     protocol.write_output(None, "bad token", stream=out)
-    assert json.loads(out.getvalue()) == {"output": "ok", "error": "bad token"}
+    assert json.loads(out.getvalue()) == {"output": None, "error": "bad token"}
+    out = io.StringIO()
+    protocol.write_output(None, None, stream=out)
+    assert json.loads(out.getvalue()) == {"output": "ok", "error": None}
 
 
 def test_log_lines_follow_stash_levels_and_stay_short() -> None:
@@ -81,7 +85,7 @@ def test_log_lines_follow_stash_levels_and_stay_short() -> None:
     log = logging.getLogger("test-stash-protocol")
     log.propagate = False
     log.setLevel(logging.DEBUG)
-    log.addHandler(protocol.StashLogHandler(stream))
+    log.addHandler(StashLogHandler(stream))
     log.debug("d")
     log.info("two\nlines")
     log.warning("w")
