@@ -53,6 +53,8 @@ class ProducerResult:
 
 
 def _integrity(db: Path) -> str:
+    if not db.exists():  # every producer so far died before creating it: nothing to check yet
+        return "ok"
     conn = sqlite3.connect(db, timeout=30)
     try:
         return ";".join(str(r[0]) for r in conn.execute("PRAGMA integrity_check"))
