@@ -65,22 +65,33 @@ def build_app(
     *,
     registry: BackendRegistry | None = None,
     overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> App:
     """Build every port's adapter from ``settings``.
 
-    :param registry: backends to choose from; by default every installed plugin's.
+    :param registry: backends to choose from; by default every installed plugin's, found
+        through :func:`~stash2plex_core.plugin.build_registry` with ``environ``.
+    :param environ: the environment whose plugin switches apply when the registry is built
+        here (``STASH2PLEX_DISABLE_PLUGIN_AUTOLOAD``, ``STASH2PLEX_DISABLED_PLUGINS``,
+        ``STASH2PLEX_TRACE_PLUGINS``). The core never reads :data:`os.environ` itself, so
+        ``None`` means no switches (every entry point loads); the CLI, the Stash plugin and
+        the provider pass ``os.environ``. Refused together with ``registry``, whose
+        plugins were already chosen.
     :param overrides: ready-made adapter instances by port name (``"queue"``, ``"state"``,
         ``"plex"``, ``"stash"``, ``"clock"``), used as they are: how tests wire fakes
         without monkeypatching.
-    :raises ConfigurationError: for an unknown port in ``overrides``, or a backend that
-        is unknown or cannot run here (the message names the port and the ids available).
+    :raises ConfigurationError: for an unknown port in ``overrides``, a backend that is
+        unknown or cannot run here (the message names the port and the ids available), or
+        both ``registry`` and ``environ``.
     """
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(_SETTING_FOR_PORT))
     if unknown:
         raise ConfigurationError(f"unknown port(s) in overrides: {', '.join(unknown)}")
     if registry is None:
-        registry = build_registry()
+        registry = build_registry(environ=environ)
+    elif environ is not None:
+        raise ConfigurationError("pass either a registry or the environ to build one from, not both")
 
     def make(port: str, clock: Clock | None) -> Any:
         if port in overrides:

@@ -159,8 +159,98 @@ def test_a_newer_schema_is_refused_with_the_file_named(db: Path) -> None:
     with pytest.raises(StateError, match="newer stash2plex") as caught:
         SQLiteQueue(db).counts()
     assert str(db) in str(caught.value)
-    with pytest.raises(schema.SchemaTooNewError):
+    with pytest.raises(hookpath.HookDatabaseError, match="newer stash2plex") as hooked:
         hookpath.enqueue(str(db), "1")
+    assert str(db) in str(hooked.value)
+    assert isinstance(hooked.value.__cause__, schema.SchemaTooNewError)
+
+
+def _history(db: Path) -> tuple[int, list[int]]:
+    conn = sqlite3.connect(db)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        return version, [row[0] for row in conn.execute("SELECT version FROM schema_history ORDER BY version")]
+    finally:
+        conn.close()
+
+
+def test_reopening_a_current_database_migrates_nothing_and_keeps_its_data(db: Path) -> None:
+    queue = SQLiteQueue(db)
+    queue.enqueue("1")
+    queue.close()
+    store = SQLiteStateStore(db)
+    store.put("sync", "1", {"a": 1})
+    store.close()
+    before = _history(db)
+    for _ in range(3):
+        hookpath.enqueue(str(db), "2")
+        again = SQLiteQueue(db)
+        assert sorted(j.scene_id for j in again.pending()) == ["1", "2"]
+        again.close()
+        reopened = SQLiteStateStore(db)
+        assert reopened.get("sync", "1") == {"a": 1}
+        reopened.close()
+    assert _history(db) == before == (schema.SCHEMA_VERSION, list(range(1, schema.SCHEMA_VERSION + 1)))
+
+
+def test_an_older_database_is_migrated_forward_keeping_its_data(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mechanism a future schema 2 will use: a v1 file with jobs and documents gains the
+    new step in one transaction, recorded in ``schema_history``, its rows untouched."""
+    queue = SQLiteQueue(db)
+    queue.enqueue("1", "create")
+    queue.close()
+    store = SQLiteStateStore(db)
+    store.put("sync", "1", {"a": 1})
+    store.close()
+    assert _history(db) == (1, [1])
+    nxt = schema.SCHEMA_VERSION + 1
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", nxt)
+    monkeypatch.setitem(
+        schema.MIGRATIONS,
+        nxt,
+        ("a note per job", ("ALTER TABLE jobs ADD COLUMN note TEXT", "UPDATE jobs SET note = 'migrated'")),
+    )
+    upgraded = SQLiteQueue(db)
+    assert [(j.scene_id, j.reason) for j in upgraded.pending()] == [("1", "create")]
+    upgraded.close()
+    upgraded_store = SQLiteStateStore(db)
+    assert upgraded_store.get("sync", "1") == {"a": 1}
+    upgraded_store.close()
+    assert _history(db) == (nxt, [1, nxt])
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT scene_id, note FROM jobs").fetchall() == [("1", "migrated")]
+    finally:
+        conn.close()
+
+
+def test_a_failing_migration_changes_nothing_and_names_the_file(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = SQLiteQueue(db)
+    first.enqueue("1")
+    first.close()
+    nxt = schema.SCHEMA_VERSION + 1
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", nxt)
+    monkeypatch.setitem(
+        schema.MIGRATIONS, nxt, ("broken", ("ALTER TABLE jobs ADD COLUMN note TEXT", "SELECT * FROM no_such_table"))
+    )
+    failing = SQLiteQueue(db)
+    with pytest.raises(StateError, match="no_such_table") as caught:
+        failing.counts()
+    failing.close()
+    assert str(db) in str(caught.value)
+    with pytest.raises(hookpath.HookDatabaseError, match="no_such_table"):
+        hookpath.enqueue(str(db), "2")
+    monkeypatch.undo()
+    assert _history(db) == (1, [1])
+    conn = sqlite3.connect(db)
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    finally:
+        conn.close()
+    assert "note" not in columns, "the half-run migration was rolled back"
+    queue = SQLiteQueue(db)
+    assert [j.scene_id for j in queue.pending()] == ["1"]
+    queue.close()
 
 
 def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
@@ -189,6 +279,63 @@ def test_a_file_that_is_not_a_database_is_named_and_left_alone(db: Path) -> None
     with pytest.raises(StateError, match=str(db)):
         SQLiteStateStore(db).get("sync", "1")
     assert db.read_bytes() == garbage
+
+
+def test_the_hook_path_names_a_file_that_is_not_a_database(db: Path) -> None:
+    """The hook's stdlib-only writes and lease operations name the file, not just SQLite's complaint."""
+    db.parent.mkdir()
+    garbage = b"not a database, just some user file " * 200
+    db.write_bytes(garbage)
+    operations = {
+        "enqueue": lambda: hookpath.enqueue(str(db), "1"),
+        "remove_pending": lambda: hookpath.remove_pending(str(db), "1"),
+        "reserve_drain": lambda: hookpath.reserve_drain(str(db), "hook:1", 30),
+        "take_drain": lambda: hookpath.take_drain(str(db), "task:1", 30),
+        "lease_holder": lambda: hookpath.lease_holder(str(db)),
+        "release_lease": lambda: hookpath.release_lease(str(db), "task:1"),
+    }
+    for name, operation in operations.items():
+        with pytest.raises(hookpath.HookDatabaseError, match="corrupt or is not a SQLite database") as caught:
+            operation()
+        assert str(db) in str(caught.value), name
+        assert caught.value.path == str(db)
+        assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+        assert isinstance(caught.value, sqlite3.DatabaseError), "callers catching SQLite's errors still do"
+    assert db.read_bytes() == garbage
+
+
+def test_a_corrupt_database_on_the_hook_is_one_json_error_naming_it(tmp_path: Path) -> None:
+    """Stash runs the hook as a process; a garbage database file gives one JSON error naming it."""
+    import os
+
+    import stash2plex_integrations.stash_plugin as plugin_package
+
+    plugin_dir = tmp_path / "plugin dir ✓"
+    plugin_dir.mkdir()
+    db = plugin_dir / schema.DATABASE_NAME
+    db.write_bytes(b"garbage, not SQLite " * 100)
+    payload = {
+        "server_connection": {"Scheme": "http", "Host": "127.0.0.1", "Port": 1, "PluginDir": str(plugin_dir)},
+        "args": {"hookContext": {"id": 5, "type": "Scene.Update.Post"}},
+    }
+    env = {k: v for k, v in os.environ.items() if k != "STASH2PLEX_DATA_DIR"}
+    done = subprocess.run(
+        [sys.executable, str(Path(plugin_package.__file__).with_name("stash2plex_plugin.py"))],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, (done.stdout, done.stderr)
+    result = json.loads(lines[0])
+    assert result["output"] is None
+    assert "HookDatabaseError" in result["error"]
+    assert str(db) in result["error"]
+    assert "corrupt or is not a SQLite database" in result["error"]
+    assert str(db) in done.stderr
 
 
 def test_a_truncated_database_is_reported(db: Path) -> None:
@@ -270,8 +417,8 @@ except StateError as exc:
     out["queue"] = str(exc)
 try:
     hookpath.enqueue(sys.argv[1] + "/new/stash2plex.db", "1")
-except OSError as exc:
-    out["hook"] = repr(exc)
+except hookpath.HookDatabaseError as exc:
+    out["hook"] = str(exc)
 try:
     SQLiteQueue(sys.argv[1] + "/stash2plex.db").enqueue("2")
 except StateError as exc:
@@ -291,6 +438,7 @@ print(json.dumps(out))
     assert "Permission denied" in out["queue"]
     assert str(directory / "new" / "stash2plex.db") in out["queue"]
     assert "Permission denied" in out["hook"]
+    assert str(directory / "new" / "stash2plex.db") in out["hook"]
     assert str(directory / "stash2plex.db") in out["existing"]
     assert "must be writable by this user" in out["existing"]
 

@@ -137,3 +137,61 @@ def test_contract_without_fixture_says_what_to_provide(pytester: pytest.Pytester
     )
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-k", "test_enqueue_makes")
     result.stdout.fnmatch_lines(["*provide a `queue` fixture*"])
+
+
+DURABILITY_HARNESS = """
+import pytest
+from stash2plex_backends.memory import MemoryQueue, MemoryStateStore
+from stash2plex_core.testing.contracts import QueueContract, StateStoreContract
+from stash2plex_core.testing.contracts._capabilities import Capabilities
+
+
+class TestQueue(QueueContract):
+    @pytest.fixture
+    def queue(self, clock):
+        return MemoryQueue(clock)
+
+    @pytest.fixture
+    def capabilities(self):
+        return Capabilities(durable=True)
+
+    @pytest.fixture
+    def reopen_queue(self, queue, clock):
+        return lambda: {reopen_queue}
+
+
+class TestState(StateStoreContract):
+    @pytest.fixture
+    def state_store(self, clock):
+        return MemoryStateStore(clock)
+
+    @pytest.fixture
+    def capabilities(self):
+        return Capabilities(durable=True)
+
+    @pytest.fixture
+    def reopen_state_store(self, state_store, clock):
+        return lambda: {reopen_state}
+"""
+
+
+def test_durability_contracts_pass_storage_that_survives(pytester: pytest.Pytester) -> None:
+    """A backend whose "reopen" sees the same storage (here: the same memory instance) passes.
+
+    This is what a correct durable backend looks like to the contract; the durability tests
+    must not fail it, whatever order the jobs are due in.
+    """
+    pytester.makepyfile(test_same=DURABILITY_HARNESS.format(reopen_queue="queue", reopen_state="state_store"))
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-k", "durable")
+    result.assert_outcomes(passed=2)
+
+
+def test_durability_contracts_fail_storage_that_forgets(pytester: pytest.Pytester) -> None:
+    """A backend claiming durability whose reopened instance starts empty fails both."""
+    pytester.makepyfile(
+        test_fresh=DURABILITY_HARNESS.format(reopen_queue="MemoryQueue(clock)", reopen_state="MemoryStateStore(clock)")
+    )
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-k", "durable")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*FAILED*TestQueue::test_durable_across_reopen*"])
+    result.stdout.fnmatch_lines(["*FAILED*TestState::test_durable_across_reopen*"])

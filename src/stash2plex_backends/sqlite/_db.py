@@ -19,11 +19,6 @@ T = TypeVar("T")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
-# Primary result codes (https://sqlite.org/rescode.html) that mean the file is bad...
-_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
-# ... and that mean we may not write where it lives.
-_ACCESS_CODES = {3, 8, 14}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN
-
 
 def to_us(value: dt.datetime) -> int:
     """An aware datetime as stored: integer microseconds since the epoch, UTC."""
@@ -66,28 +61,10 @@ def sqlite_is_recent_enough() -> bool:
 
 def translate(path: str, exc: BaseException, timeout: float) -> Exception:
     """The core error for a storage failure; the message names the file and what to do."""
-    if isinstance(exc, schema.SchemaTooNewError):
-        return StateError(f"{path}: {exc}; upgrade stash2plex to use this database")
-    if isinstance(exc, sqlite3.Error):
-        if schema.is_busy(exc):
-            return StateLockTimeoutError(
-                f"{path}: another process kept the database locked for more than {timeout:g} s"
-            )
-        code = getattr(exc, "sqlite_errorcode", None)
-        if (isinstance(code, int) and code & 0xFF in _CORRUPT_CODES) or "malformed" in str(exc):
-            return StateError(
-                f"{path}: the database is corrupt or is not a SQLite database ({exc}); "
-                "move it aside (stash2plex starts a new one) or restore a backup"
-            )
-        if isinstance(code, int) and code & 0xFF in _ACCESS_CODES:
-            return StateError(
-                f"{path}: cannot use the database: {exc} (the file, its directory and its -wal and -shm "
-                "files must be writable by this user)"
-            )
-        return StateError(f"{path}: cannot use the database: {exc}")
-    if isinstance(exc, OSError):
-        return StateError(f"{path}: cannot create the database: {exc.strerror or exc}")
-    return StateError(f"{path}: {exc}")
+    message = schema.describe_failure(path, exc, timeout)
+    if isinstance(exc, sqlite3.Error) and schema.is_busy(exc):
+        return StateLockTimeoutError(message)
+    return StateError(message)
 
 
 class Database:

@@ -14,20 +14,47 @@ the task takes the reservation over, renews it and releases it. Each is one atom
 statement.
 
 Every write is committed at ``synchronous=FULL`` before the function returns: Stash does
-not resend an event, so an acknowledged enqueue must survive power loss. Errors are the
-:mod:`sqlite3` exceptions (or :class:`OSError` when the directory cannot be created);
-"busy" is retried for up to :data:`~stash2plex_backends.sqlite.schema.BUSY_TIMEOUT`
-seconds first.
+not resend an event, so an acknowledged enqueue must survive power loss. "Busy" is retried
+for up to :data:`~stash2plex_backends.sqlite.schema.BUSY_TIMEOUT` seconds first; any
+storage failure then leaves as :class:`HookDatabaseError`, whose message names the
+database file and what to do (a bad argument is a :class:`ValueError`).
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 from stash2plex_backends.sqlite import schema
 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import sqlite3
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
+
+class HookDatabaseError(sqlite3.DatabaseError):
+    """The hook could not use the database file at :attr:`path` (corrupt, locked, unwritable,
+    or written by a newer stash2plex). The message names the file; ``__cause__`` is the
+    original :mod:`sqlite3` or :class:`OSError` exception.
+
+    It stays a :class:`sqlite3.DatabaseError` so callers that caught SQLite's errors still
+    do, and the hook path keeps to the standard library (no core error type here).
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _run(db_path: str, attempt: Callable[[], T]) -> T:
+    """``attempt`` retried while busy; a storage failure becomes :class:`HookDatabaseError`."""
+    try:
+        return schema.retrying(attempt)
+    except (sqlite3.Error, OSError) as exc:
+        raise HookDatabaseError(db_path, schema.describe_failure(db_path, exc)) from exc
 
 
 def _clean_scene_id(scene_id: object) -> str:
@@ -47,7 +74,7 @@ def _write(db_path: str, sql: str, params: dict[str, object]) -> int:
         finally:
             conn.close()
 
-    return schema.retrying(attempt)
+    return _run(db_path, attempt)
 
 
 def enqueue(db_path: str, scene_id: str, reason: str = "update", *, delay: float = 0.0) -> None:
@@ -83,7 +110,7 @@ def lease_holder(db_path: str, name: str = schema.DRAIN_LEASE) -> str | None:
         finally:
             conn.close()
 
-    return schema.retrying(attempt)
+    return _run(db_path, attempt)
 
 
 def drain_lease_held(db_path: str) -> bool:
@@ -106,7 +133,7 @@ def _acquire(db_path: str, sql: str, params: dict[str, object]) -> bool:
         finally:
             conn.close()
 
-    return schema.retrying(attempt)
+    return _run(db_path, attempt)
 
 
 def _lease_params(owner: str, seconds: float, name: str) -> dict[str, object]:
@@ -144,6 +171,7 @@ def release_lease(db_path: str, owner: str, name: str = schema.DRAIN_LEASE) -> b
 
 __all__ = [
     "RESERVATION_PREFIX",
+    "HookDatabaseError",
     "drain_lease_held",
     "enqueue",
     "lease_holder",

@@ -258,6 +258,40 @@ class SchemaTooNewError(sqlite3.DatabaseError):
     """The database was written by a newer stash2plex than this one."""
 
 
+# Primary result codes (https://sqlite.org/rescode.html) that mean the file is bad...
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+# ... and that mean we may not write where it lives.
+_ACCESS_CODES = frozenset({3, 8, 14})  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN
+
+
+def describe_failure(path: str, exc: BaseException, timeout: float = BUSY_TIMEOUT) -> str:
+    """What went wrong with the database at ``path``, naming the file and what to do.
+
+    The one wording for storage failures, shared by the hook path (standard library only)
+    and the backends, which wrap it in core errors.
+    """
+    if isinstance(exc, SchemaTooNewError):
+        return f"{path}: {exc}; upgrade stash2plex to use this database"
+    if isinstance(exc, sqlite3.Error):
+        if is_busy(exc):
+            return f"{path}: another process kept the database locked for more than {timeout:g} s"
+        code = getattr(exc, "sqlite_errorcode", None)
+        if (isinstance(code, int) and code & 0xFF in _CORRUPT_CODES) or "malformed" in str(exc):
+            return (
+                f"{path}: the database is corrupt or is not a SQLite database ({exc}); "
+                "move it aside (stash2plex starts a new one) or restore a backup"
+            )
+        if isinstance(code, int) and code & 0xFF in _ACCESS_CODES:
+            return (
+                f"{path}: cannot use the database: {exc} (the file, its directory and its -wal and -shm "
+                "files must be writable by this user)"
+            )
+        return f"{path}: cannot use the database: {exc}"
+    if isinstance(exc, OSError):
+        return f"{path}: cannot create the database: {exc.strerror or exc}"
+    return f"{path}: {exc}"
+
+
 def now_us() -> int:
     """Wall-clock time as the database stores it: integer microseconds since the epoch."""
     return time.time_ns() // 1000
@@ -415,6 +449,7 @@ __all__ = [
     "TAKE_PENDING",
     "SchemaTooNewError",
     "connect",
+    "describe_failure",
     "is_busy",
     "migrate",
     "now_us",

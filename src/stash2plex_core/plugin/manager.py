@@ -32,8 +32,13 @@ def make_plugin_manager(
 
     :param autoload: load the ``stash2plex.backends`` entry points. ``None`` reads
         ``STASH2PLEX_DISABLE_PLUGIN_AUTOLOAD`` from ``environ`` (call time, never import time).
-    :param plugins: modules or objects with hook implementations to register first.
-    :param blocked: entry-point names not to load (also ``STASH2PLEX_DISABLED_PLUGINS``).
+    :param plugins: modules or objects with hook implementations to register first; they
+        register even if their name is blocked (blocking is for entry points).
+    :param blocked: entry-point names not to load (also ``STASH2PLEX_DISABLED_PLUGINS``,
+        comma-separated).
+    :param environ: where the ``STASH2PLEX_*`` plugin switches are read from. The core never
+        reads :data:`os.environ` itself: ``None`` means no switches, and the program's edges
+        (CLI, Stash plugin, provider) pass ``os.environ``.
     """
     env = environ if environ is not None else {}
     if autoload is None:
@@ -78,7 +83,10 @@ def build_registry(
     blocked: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> BackendRegistry:
-    """Run ``stash2plex_register_backends`` on every plugin and return the filled registry."""
+    """Run ``stash2plex_register_backends`` on every plugin and return the filled registry.
+
+    The parameters are :func:`make_plugin_manager`'s.
+    """
     manager = make_plugin_manager(autoload=autoload, plugins=plugins, blocked=blocked, environ=environ)
     registry = BackendRegistry()
     manager.hook.stash2plex_register_backends(registry=registry)

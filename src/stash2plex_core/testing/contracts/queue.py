@@ -298,14 +298,25 @@ class QueueContract:
     ) -> None:
         if not capabilities.durable:
             pytest.skip("backend is not durable (capabilities.durable is False)")
+        """Ready, waiting and dead jobs all survive a new instance over the same storage.
+
+        The burial comes first: ``_bury`` claims the job due first, which must be its own.
+        """
         reopen: Callable[[], Queue] = request.getfixturevalue("reopen_queue")
-        queue.enqueue("1")
-        queue.enqueue("2", delay=60)
         self._bury(queue, "3", ValueError("x"))
+        queue.enqueue("1", "create")
+        queue.enqueue("2", delay=60)
         other = reopen()
         try:
             counts = other.counts()
             assert (counts.ready, counts.waiting, counts.dead) == (1, 1, 1)
+            assert sorted(j.scene_id for j in other.pending()) == ["1", "2"]
+            letters = other.dead_letters()
+            assert [(d.scene_id, d.error_class, d.message) for d in letters] == [("3", "ValueError", "x")]
+            job = other.claim("w2", LEASE)
+            assert job is not None
+            assert (job.scene_id, job.reason) == ("1", "create")
+            other.complete(job)
         finally:
             other.close()
 

@@ -131,13 +131,19 @@ class StateStoreContract:
     def test_durable_across_reopen(
         self, state_store: StateStore, capabilities: Capabilities, request: pytest.FixtureRequest
     ) -> None:
+        """Every kind of write (put, put_many, update, delete) survives a new instance."""
         if not capabilities.durable:
             pytest.skip("backend is not durable (capabilities.durable is False)")
         reopen: Callable[[], StateStore] = request.getfixturevalue("reopen_state_store")
-        state_store.put_many("sync", {"1": {"a": 1}, "2": {"b": [1, 2]}})
+        state_store.put_many("sync", {"1": {"a": 1}, "2": {"b": [1, 2]}, "3": {"gone": True}})
+        state_store.put("breaker", "plex", {"state": "open"})
+        state_store.update("counters", "c", lambda cur: {"n": 1})
+        assert state_store.delete("sync", "3") is True
         other = reopen()
         try:
             assert dict(other.items("sync")) == {"1": {"a": 1}, "2": {"b": [1, 2]}}
+            assert other.get("breaker", "plex") == {"state": "open"}
+            assert other.get("counters", "c") == {"n": 1}
         finally:
             other.close()
 
