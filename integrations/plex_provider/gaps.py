@@ -1,15 +1,17 @@
 """Gaps: files Plex asked about that Stash does not have, and the scheduled comparison.
 
 * Every match that finds no scene is logged and written to the StateStore at once
-  (namespace :data:`GAPS_NAMESPACE`, one document per file), and removed again when a later
-  match for the same file succeeds.
+  (namespace :data:`GAPS_NAMESPACE`, one document per file, or per set of hints for a
+  request without a ``filename``), and removed again when a later match for the same file
+  (or hints) succeeds.
 * Every scene Plex matched through the provider is remembered (namespace
   :data:`SEEN_NAMESPACE`), so a comparison can list Stash scenes under the library roots
   that Plex never asked about.
 * The comparison, run on ``provider_gap_schedule`` and on demand (``POST /gaps/run``),
   puts both lists together with a dry-run reconciliation
   (:class:`~stash2plex_core.services.reconcile.Reconciler`) when Plex is configured, and
-  keeps the result as the latest gap report.
+  keeps the result as the latest gap report. Being a dry run, it neither replaces the last
+  real reconciliation report nor holds the lock a scheduled reconciliation needs.
 """
 
 from __future__ import annotations
@@ -62,20 +64,28 @@ class GapBook:
 
     def record(
         self,
-        filename: str,
+        subject: str,
         *,
         reason: str,
         plex_paths: list[str],
         stash_paths: list[str],
         candidates: list[str] | None = None,
         title: str | None = None,
+        filename: str | None = None,
+        hints: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Write (or update) the gap for ``filename`` now; returns the stored document."""
+        """Write (or update) the gap for ``subject`` now; returns the stored document.
+
+        ``subject`` is the request's ``filename`` (the default for ``filename``), or for a
+        request without one a text naming its other hints, which ``hints`` then holds.
+        """
         now = iso_now(self.clock.now())
-        key = gap_key(filename)
+        key = gap_key(subject)
+        if filename is None and hints is None:
+            filename = subject
 
         def update(current: dict[str, Any] | None) -> dict[str, Any]:
-            return {
+            document: dict[str, Any] = {
                 "filename": filename,
                 "reason": reason,
                 "plex_paths": plex_paths,
@@ -86,6 +96,9 @@ class GapBook:
                 "last_seen": now,
                 "count": int((current or {}).get("count", 0)) + 1,
             }
+            if hints is not None:
+                document["hints"] = hints
+            return document
 
         document = self.state.update(GAPS_NAMESPACE, key, update)
         with self._lock:
@@ -93,14 +106,14 @@ class GapBook:
         assert document is not None
         return document
 
-    def has(self, filename: str) -> bool:
-        """Whether a gap is recorded for ``filename`` (from memory: no StateStore read)."""
+    def has(self, subject: str) -> bool:
+        """Whether a gap is recorded for ``subject`` (from memory: no StateStore read)."""
         with self._lock:
-            return gap_key(filename) in self._gaps
+            return gap_key(subject) in self._gaps
 
-    def clear(self, filename: str) -> bool:
-        """Forget the gap for ``filename`` (it matched); no write when there was none."""
-        key = gap_key(filename)
+    def clear(self, subject: str) -> bool:
+        """Forget the gap for ``subject`` (it matched); no write when there was none."""
+        key = gap_key(subject)
         with self._lock:
             if key not in self._gaps:
                 return False
@@ -110,7 +123,7 @@ class GapBook:
     def unmatched(self) -> list[dict[str, Any]]:
         """Every recorded gap, most recent first."""
         docs = [doc for _, doc in self.state.items(GAPS_NAMESPACE)]
-        docs.sort(key=lambda d: (str(d.get("last_seen", "")), str(d.get("filename", ""))), reverse=True)
+        docs.sort(key=lambda d: (str(d.get("last_seen") or ""), str(d.get("filename") or "")), reverse=True)
         return docs
 
     @property
@@ -173,9 +186,11 @@ def _reconciliation(app: App, mapper: PathMapper) -> dict[str, Any]:
         owner="provider",
     )
     try:
+        # A dry run claims only the dry-run lock and keeps its report apart: the user's last
+        # real report and the reconciliation schedule are left as they were.
         return report_to_json(reconciler.run("full", dry_run=True))
     except ReconcileBusyError as exc:
-        previous = last_report(app.state)
+        previous = last_report(app.state, dry_run=True)
         return {
             "skipped": f"busy: {exc}",
             "last_report": None if previous is None else report_to_json(previous),

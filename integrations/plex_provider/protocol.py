@@ -11,7 +11,9 @@ Plex's published ``MediaProvider``/``Metadata`` documents):
   GUID ``<identifier>://movie/scene-<id>``. The prefix keeps PMS-internal numeric keys, which
   Plex sends for items still bound to no agent, from ever naming a Stash scene;
 * images point back at this provider (``/images/...``), signed when a shared secret is set,
-  so Plex fetches them without Stash credentials.
+  so Plex fetches them without Stash credentials;
+* ``originallyAvailableAt`` is required on every item (§6.4), so an undated scene gets a
+  stand-in (:func:`release_date`) rather than no date.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ SCORE_EXACT: Final = 100
 SCORE_FILENAME: Final = 80
 SCORE_AMBIGUOUS: Final = 50
 SCORE_TITLE: Final = 40
+#: The last-resort ``originallyAvailableAt``: nothing at all dates the scene.
+UNKNOWN_DATE: Final = "1970-01-01"
+_PARTIAL_DATE: Final = re.compile(r"^\s*(\d{4})(?:-(\d{1,2}))?")
 
 
 def scene_key(scene_id: str) -> str:
@@ -164,6 +169,32 @@ def _fallback_title(scene: StashScene) -> str:
     return f"Scene {scene.id}"
 
 
+def release_date(scene: StashScene, desired: DesiredPlexState) -> str:
+    """``originallyAvailableAt`` (``YYYY-MM-DD``) for ``scene``; Plex requires one on every item.
+
+    In order: the scene's date; a partial date (``YYYY`` or ``YYYY-MM``, kept as ``year``)
+    as the first day of its year or month, so the two agree; the day Stash last updated
+    the scene (the only other date Stash gives); else :data:`UNKNOWN_DATE`. A stand-in
+    never sets ``year``, and Stash's date is used only while date sync is on.
+    """
+    meta = desired.metadata
+    if meta.originally_available_at is not None:
+        return meta.originally_available_at.isoformat()
+    if meta.year is not None:
+        month = 1
+        partial = _PARTIAL_DATE.match(scene.date or "")
+        if partial is not None and partial.group(2) is not None and int(partial.group(1)) == meta.year:
+            month = int(partial.group(2)) if 1 <= int(partial.group(2)) <= 12 else 1
+        return f"{meta.year:04d}-{month:02d}-01"
+    if scene.updated_at:
+        try:
+            # The date as Stash wrote it, in the server's own offset.
+            return dt.datetime.fromisoformat(scene.updated_at.strip()).date().isoformat()
+        except ValueError:
+            pass
+    return UNKNOWN_DATE
+
+
 def _tags(values: Iterable[str]) -> list[dict[str, Any]]:
     return [{"tag": value} for value in values]
 
@@ -221,9 +252,8 @@ def summary_item(
         "guid": scene_guid(identifier, scene.id),
         "type": "movie",
         "title": title,
+        "originallyAvailableAt": release_date(scene, desired),
     }
-    if meta.originally_available_at is not None:
-        item["originallyAvailableAt"] = meta.originally_available_at.isoformat()
     if meta.year is not None:
         item["year"] = meta.year
     if desired.poster_url:
@@ -305,6 +335,7 @@ __all__ = [
     "SCORE_EXACT",
     "SCORE_FILENAME",
     "SCORE_TITLE",
+    "UNKNOWN_DATE",
     "Links",
     "collection_item",
     "collection_key",
@@ -313,6 +344,7 @@ __all__ = [
     "images",
     "metadata_item",
     "performer_path",
+    "release_date",
     "roles",
     "root_document",
     "scene_guid",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -111,6 +112,18 @@ class MatchHints:
             guid=text("guid"),
             manual=bool(integer("manual", 0)),
         )
+
+    def recorded(self) -> dict[str, Any]:
+        """The hints a gap without a usable ``filename`` is described by."""
+        return {"type": self.type, "title": self.title, "year": self.year, "guid": self.guid}
+
+
+def gap_subject(hints: MatchHints) -> str:
+    """What a gap is recorded under: the ``filename``, else the other hints, so a repeat
+    of the same request updates one record and a later success clears it."""
+    if hints.filename is not None:
+        return hints.filename
+    return "hints:" + json.dumps(hints.recorded(), ensure_ascii=False, sort_keys=True)
 
 
 @attrs.frozen
@@ -249,9 +262,15 @@ class ProviderService:
     # -- match
 
     async def match(self, hints: MatchHints) -> list[Match]:
-        """The best match (or, with ``manual``, a ranked list); records a gap when none is found."""
+        """The best match (or, with ``manual``, a ranked list); records a gap when none is found.
+
+        Every request that finds no scene is logged and recorded before the answer goes
+        out: by its ``filename``, or, without one, by its other hints (see :func:`gap_subject`).
+        """
         self.counters["matches"] += 1
         if hints.type != protocol.MOVIE:
+            await self._record_gap(hints, "unsupported-type", [], [])
+            self.counters["unmatched"] += 1
             return []
         found: dict[str, Match] = {}
 
@@ -278,8 +297,18 @@ class ProviderService:
                 ranked = []
         for match in ranked:
             self.gaps.seen(match.scene.id, match.plex_path)
+        if hints.filename is None:
+            await self._settle_without_filename(hints, found=bool(ranked))
         self.counters["matched" if ranked else "unmatched"] += 1
         return ranked
+
+    async def _settle_without_filename(self, hints: MatchHints, *, found: bool) -> None:
+        """Record or clear the gap of a request without a ``filename`` (``_by_filename``
+        does it for the others)."""
+        if found:
+            await self._cleared(gap_subject(hints))
+        else:
+            await self._record_gap(hints, "no-filename", [], [])
 
     async def _by_filename(self, hints: MatchHints) -> list[Match]:
         assert hints.filename is not None
@@ -327,26 +356,36 @@ class ProviderService:
                 out.append(Match(scene, protocol.SCORE_TITLE if exact else protocol.SCORE_TITLE - 10, "title"))
         return out
 
-    async def _cleared(self, filename: str) -> None:
-        if self.gaps.has(filename):
-            await self.offload(self.gaps.clear, filename)
+    async def _cleared(self, subject: str) -> None:
+        if self.gaps.has(subject):
+            await self.offload(self.gaps.clear, subject)
 
     async def _record_gap(self, hints: MatchHints, reason: str, candidates: list[Any], ids: list[str]) -> None:
-        assert hints.filename is not None
+        filename = hints.filename
+        plex_paths = [c.plex_path for c in candidates]
+        if not plex_paths and filename is not None:
+            plex_paths = self.paths.plex_paths(filename)
         document = await self.offload(
             functools.partial(
                 self.gaps.record,
-                hints.filename,
+                gap_subject(hints),
+                filename=filename,
                 reason=reason,
-                plex_paths=[c.plex_path for c in candidates] or self.paths.plex_paths(hints.filename),
+                plex_paths=plex_paths,
                 stash_paths=[c.stash_path for c in candidates],
                 candidates=ids,
                 title=hints.title,
+                hints=None if filename is not None and hints.type == protocol.MOVIE else hints.recorded(),
             )
         )
         log.warning(
             "no Stash scene for a file Plex asked about",
-            extra={"plex_filename": hints.filename, "reason": reason, "times": document.get("count")},
+            extra={
+                "plex_filename": filename,
+                "plex_title": hints.title,
+                "reason": reason,
+                "times": document.get("count"),
+            },
         )
 
     # -- metadata and images
@@ -492,4 +531,13 @@ class ProviderService:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["BadRequestError", "Image", "Match", "MatchHints", "ProviderService", "UpstreamTimeoutError", "sniff"]
+__all__ = [
+    "BadRequestError",
+    "Image",
+    "Match",
+    "MatchHints",
+    "ProviderService",
+    "UpstreamTimeoutError",
+    "gap_subject",
+    "sniff",
+]

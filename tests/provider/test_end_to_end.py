@@ -110,7 +110,7 @@ def test_a_simulated_plex_scan_describes_every_file(sim: StashSimulator, served:
     files = plex_files(sim)
     assert len(files) > 60  # multi-version scenes add files
     sim.requests.clear()
-    described = 0
+    described: dict[str, dict[str, Any]] = {}
     for filename, scene_id in files:
         title = posixpath.splitext(posixpath.basename(filename))[0]
         match = session.post(
@@ -133,11 +133,19 @@ def test_a_simulated_plex_scan_describes_every_file(sim: StashSimulator, served:
             assert item["studio"] == sim.studio(seeded.studio_id).name
         assert sorted(g["tag"] for g in item["Genre"]) == sorted({sim.tag(t).name for t in seeded.tag_ids})
         assert sorted(r["tag"] for r in item["Role"]) == sorted({sim.performer(p).name for p in seeded.performer_ids})
-        # Plex fetches the poster and the performers' photos from the provider, without Stash credentials.
-        poster = requests.get(item["thumb"], timeout=10)
-        assert poster.status_code == 200
-        assert poster.content == sim.screenshot_bytes(scene_id)
-        assert poster.headers["Content-Type"].startswith("image/")
+        # Then the images endpoint, and Plex downloads what it lists from the provider itself,
+        # without Stash credentials.
+        images = session.get(root + features["metadata"] + "/" + results[0]["ratingKey"] + "/images", timeout=10)
+        assert images.status_code == 200
+        assert images.headers["Content-Type"] == "application/json"
+        listed = images.json()["MediaContainer"]["Image"]
+        assert listed == item["Image"]
+        assert {i["type"] for i in listed} == {"coverPoster", "background"}
+        for image in listed:
+            poster = requests.get(image["url"], timeout=10)
+            assert poster.status_code == 200
+            assert poster.content == sim.screenshot_bytes(scene_id)
+            assert poster.headers["Content-Type"].startswith("image/")
         for role in item["Role"]:
             performer = next(p for p in seeded.performer_ids if sim.performer(p).name == role["tag"])
             if "thumb" in role:
@@ -146,8 +154,15 @@ def test_a_simulated_plex_scan_describes_every_file(sim: StashSimulator, served:
                 assert photo.content == sim.performer_image_bytes(performer)
             else:
                 assert not sim.performer(performer).has_image  # placeholders are never served
-        described += 1
-    assert described == len(files)
+        described[filename] = item
+    # Every file of the library ends up described: its own scene, with the required fields.
+    assert sorted(described) == sorted(f for f, _ in files)
+    for filename, scene_id in files:
+        item = described[filename]
+        assert item["ratingKey"] == f"scene-{scene_id}"
+        assert item["title"]
+        assert len(item["originallyAvailableAt"]) == 10
+        assert item["Image"]
     # About one Stash request per file: the exact-path lookup. Metadata comes from the
     # scene the match read; images are fetched once each.
     graphql = [r for r in sim.requests.all() if r.path == "/graphql"]

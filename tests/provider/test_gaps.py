@@ -35,6 +35,48 @@ def test_an_unmatched_file_is_recorded_at_once(provider: Provider) -> None:
     assert provider.app.state.get(GAPS_NAMESPACE, gap_key("New Studio/new scene.mp4"))["count"] == 2
 
 
+@pytest.mark.parametrize(
+    ("hints", "reason"),
+    [
+        ({"title": "Only A Title"}, "no-filename"),
+        ({"title": "Only A Title", "year": 2020, "manual": 1}, "no-filename"),
+        ({"guid": "tv.plex.agents.custom.stash2plex://movie/scene-999"}, "no-filename"),
+        ({"type": 2, "title": "A Show"}, "unsupported-type"),
+        ({"type": 4, "filename": "Shows/s01e01.mp4"}, "unsupported-type"),
+    ],
+)
+def test_every_request_that_finds_nothing_is_logged_and_recorded(
+    provider: Provider, hints: dict, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="stash2plex.provider"):
+        assert provider.match(**hints)["Metadata"] == []
+    (gap,) = provider.client.get("/gaps").json()["unmatched"]["items"]
+    assert gap["reason"] == reason
+    assert gap["filename"] == hints.get("filename")
+    assert gap["title"] == hints.get("title")
+    assert gap["hints"]["type"] == hints.get("type", 1)
+    assert gap["count"] == 1
+    assert [r for r in caplog.records if r.getMessage() == "no Stash scene for a file Plex asked about"]
+    provider.match(**hints)  # the same request again updates the same record
+    (again,) = provider.client.get("/gaps").json()["unmatched"]["items"]
+    assert again["count"] == 2
+    assert provider.service.counters["unmatched"] == 2
+
+
+def test_a_title_only_gap_is_cleared_when_the_same_request_matches(provider: Provider) -> None:
+    provider.match(title="Plain", manual=1)  # the file name index finds scene 2 by its title
+    assert provider.client.get("/gaps").json()["unmatched"]["count"] == 0
+    provider.match(guid="tv.plex.agents.custom.stash2plex://movie/scene-77")
+    assert provider.client.get("/gaps").json()["unmatched"]["count"] == 1
+    from stash2plex_core.models.stash import StashScene
+
+    provider.stash.put_scene(StashScene(id="77", title="Late"))
+    provider.service._scenes.clear()
+    found = provider.match(guid="tv.plex.agents.custom.stash2plex://movie/scene-77")["Metadata"]
+    assert [m["ratingKey"] for m in found] == ["scene-77"]
+    assert provider.client.get("/gaps").json()["unmatched"]["count"] == 0
+
+
 def test_gap_reasons(provider: Provider) -> None:
     provider.match(filename="z/twin.mp4")  # two scenes share the name
     with_rule_but_unknown = "Studio A/missing.mp4"
@@ -107,6 +149,32 @@ def test_the_comparison_includes_a_dry_run_reconciliation_when_plex_is_configure
     assert provider.app.queue.counts().pending == 0  # a comparison repairs nothing
 
 
+def test_the_comparison_leaves_the_users_reconciliation_alone(make_provider) -> None:
+    """Its dry run neither replaces the last real report nor claims the reconciliation schedule."""
+    from stash2plex_core.services.reconcile import NAMESPACE
+    from stash2plex_core.services.reconcile import Reconciler
+    from stash2plex_core.services.reconcile import last_report
+    from stash2plex_core.services.reconcile import report_to_json
+
+    provider = make_provider(plex_url="http://plex.invalid:32400", reconcile_schedule="daily")
+    plex: MemoryPlex = provider.app.plex  # type: ignore[assignment]
+    plex.add_item([f"{PLEX_ROOT}/Studio A/scene 1.mp4"])
+    reconciler = Reconciler.from_app(provider.app)
+    real = reconciler.run("incremental")  # the user's own (on-demand) pass
+    control = reconciler.control()
+    plex.add_item([f"{PLEX_ROOT}/Only In Plex/orphan.mp4"])
+
+    report = provider.client.post("/gaps/run").json()
+
+    assert report["reconciliation"]["counts"]["orphan_in_plex"] == 1
+    assert last_report(provider.app.state) == real  # what `stash2plex reconcile --last` shows
+    dry = last_report(provider.app.state, dry_run=True)
+    assert dry is not None
+    assert report_to_json(dry) == report["reconciliation"]  # kept under its own key
+    assert reconciler.control() == control  # schedule, watermark and lock untouched
+    assert provider.app.state.get(NAMESPACE, "dry_control")["lock"] is None  # type: ignore[index]
+
+
 def test_concurrent_manual_runs_share_one_comparison(provider: Provider) -> None:
     service = provider.client.app.state.service
     portal = provider.client.portal  # the app's event loop
@@ -115,8 +183,10 @@ def test_concurrent_manual_runs_share_one_comparison(provider: Provider) -> None
         return await asyncio.gather(service.run_comparison("manual"), service.run_comparison("manual"))
 
     first, second = portal.call(twice)
-    assert first is second or first == second
+    assert first is second  # one comparison, one report object, handed to both callers
     assert provider.stash.calls["iter_scenes"] <= 2  # start-up index + one comparison
+    third = portal.call(service.run_comparison, "manual")
+    assert third is not first  # once it finished, the next run is a new comparison
 
 
 def test_the_schedule_runs_comparisons(make_provider) -> None:

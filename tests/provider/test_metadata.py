@@ -103,17 +103,47 @@ def test_switched_off_fields_are_left_out(make_provider) -> None:
 
 
 def test_a_scene_with_almost_nothing(provider: Provider) -> None:
+    """Plex requires ``title`` and ``originallyAvailableAt`` on every item (protocol §6.4)."""
     provider.stash.put_scene(StashScene(id="40", files=("/stash/media/bare/clip 7.mp4",)))
     got = item(provider, "scene-40")
-    assert got["title"] == "clip 7"  # Plex needs a title: the file name stands in
-    assert "originallyAvailableAt" not in got  # no date is better than an invented one
+    assert got["title"] == "clip 7"  # the file name stands in
+    assert got["originallyAvailableAt"] == "1970-01-01"  # nothing dates it at all
+    assert "year" not in got  # a stand-in date never claims a year
     assert got["Genre"] == []
     assert got["Role"] == []
     provider.stash.put_scene(StashScene(id="41", date="2020"))
     got = item(provider, "scene-41")
     assert got["title"] == "Scene 41"
-    assert got["year"] == 2020
-    assert "originallyAvailableAt" not in got
+    assert (got["year"], got["originallyAvailableAt"]) == (2020, "2020-01-01")  # agrees with the year
+
+
+@pytest.mark.parametrize(
+    ("date", "updated_at", "expected", "year"),
+    [
+        ("2021-07-09", "2026-01-01T00:00:00Z", "2021-07-09", 2021),
+        ("2021-07", None, "2021-07-01", 2021),
+        ("2021-13", None, "2021-01-01", 2021),  # an impossible month keeps only the year
+        ("2021-02-30", None, "2021-02-01", 2021),
+        (None, "2025-11-30T23:30:00-05:00", "2025-11-30", None),  # the day as Stash wrote it
+        ("", "not a time", "1970-01-01", None),
+    ],
+)
+def test_every_item_has_an_originally_available_date(
+    provider: Provider, date: str | None, updated_at: str | None, expected: str, year: int | None
+) -> None:
+    provider.stash.put_scene(StashScene(id="42", title="Dated", date=date, updated_at=updated_at))
+    got = item(provider, "scene-42")
+    assert got["originallyAvailableAt"] == expected
+    assert got.get("year") == year
+    match = provider.match(guid="tv.plex.agents.custom.stash2plex://movie/scene-42")["Metadata"]
+    assert match[0]["originallyAvailableAt"] == expected  # match results carry it too
+
+
+def test_with_date_sync_off_stashs_date_is_not_sent(make_provider) -> None:
+    provider = make_provider(sync_date=False)
+    got = item(provider)  # scene 1: date 2023-04-05, updated 2026-01-01
+    assert got["originallyAvailableAt"] == "2026-01-01"
+    assert "year" not in got
 
 
 @pytest.mark.parametrize("key", ["scene-999", "999", "1", "scene-", "scene-1%2F..", "plex-1", "scene-abc"])

@@ -80,8 +80,8 @@ def test_reconcile_json_then_last_then_dry_run(
     assert data["scope"] == "full"
     assert data["counts"]["drift"] == data["enqueued"] > 0
     assert set(data["counts"]) == {"missing_in_plex", "orphan_in_plex", "drift", "stale", "low_confidence"}
-    assert data["requests"]["stash"] >= 1
-    assert data["requests"]["plex"] >= 2
+    assert data["calls"]["stash"] == 1  # one paged listing call
+    assert data["calls"]["plex"] >= 2  # sections, listing (and detail batches)
 
     assert main(["reconcile", "--last"]) == 0
     text = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import unicodedata
 
 import attrs
 import pytest
@@ -12,6 +13,7 @@ from stash2plex_core.models.plex import PlexEdit
 from stash2plex_core.serde import from_document
 from stash2plex_core.serde import to_document
 from stash2plex_core.services.reconcile import CONTROL_KEY
+from stash2plex_core.services.reconcile import DRY_CONTROL_KEY
 from stash2plex_core.services.reconcile import GAP_KINDS
 from stash2plex_core.services.reconcile import NAMESPACE
 from stash2plex_core.services.reconcile import ReconcileBusyError
@@ -116,6 +118,9 @@ def test_dry_run_reports_but_enqueues_nothing_and_keeps_the_schedule(world: Worl
     world.update("2", performers=())
     world.clock.advance(60)
 
+    real = last_report(world.state)
+    assert real is not None
+
     report = reconciler.run("full", dry_run=True)
 
     nothing(report, drift=1, stale=1)
@@ -123,8 +128,58 @@ def test_dry_run_reports_but_enqueues_nothing_and_keeps_the_schedule(world: Worl
     assert report.enqueued == 0
     assert report.repairs == 1
     assert world.queued() == set()
-    assert last_report(world.state) == report
-    assert attrs.evolve(reconciler.control(), lock=None) == before
+    # Kept apart: the user's last real report is still the one shown.
+    assert last_report(world.state) == real
+    assert reconciler.last_report() == real
+    assert last_report(world.state, dry_run=True) == report
+    assert reconciler.control() == before  # not even the lock was touched
+    assert world.state.get(NAMESPACE, DRY_CONTROL_KEY)["lock"] is None  # type: ignore[index]
+
+
+def test_a_scheduled_dry_run_reports_the_due_pass_without_claiming_it(world: World) -> None:
+    reconciler = world.reconciler(reconcile_schedule="hourly")
+    dry = reconciler.run_if_due(dry_run=True)
+    assert dry is not None
+    assert (dry.scope, dry.trigger, dry.dry_run) == ("full", "schedule", True)
+    assert reconciler.due() == "full"  # still due: the dry run only read the schedule
+    real = reconciler.run_if_due()
+    assert real is not None
+    assert not real.dry_run
+    assert reconciler.due() is None
+    assert last_report(world.state) == real
+    assert last_report(world.state, dry_run=True) == dry
+
+
+def test_a_dry_run_in_progress_holds_up_no_real_run(world: World) -> None:
+    """A comparison (the provider's dry run) must not make ``--if-due`` say nothing is due."""
+    slow = SlowStash(world.stash)
+    dry_reports: list[ReconcileReport] = []
+
+    def compare() -> None:
+        reconciler = world.reconciler()
+        reconciler.stash = slow  # type: ignore[assignment]
+        dry_reports.append(reconciler.run("full", dry_run=True))
+
+    thread = threading.Thread(target=compare)
+    thread.start()
+    try:
+        assert slow.entered.wait(10)
+        scheduled = world.reconciler(reconcile_schedule="daily").run_if_due()
+        assert scheduled is not None
+        assert scheduled.trigger == "schedule"
+        assert not scheduled.dry_run
+        assert world.reconciler().run("full").scope == "full"  # on demand too
+        with pytest.raises(ReconcileBusyError, match="another dry run"):
+            world.reconciler().run("full", dry_run=True)  # dry runs still exclude each other
+    finally:
+        slow.release.set()
+        thread.join(10)
+    assert len(dry_reports) == 1
+    assert last_report(world.state, dry_run=True) == dry_reports[0]
+    real = last_report(world.state)
+    assert real is not None
+    assert (real.dry_run, real.trigger) == (False, "manual")
+    assert world.reconciler().control().lock is None
 
 
 def test_plex_side_edits_are_drift(world: World) -> None:
@@ -144,8 +199,14 @@ def test_detail_reads_are_batched_per_page_of_candidates() -> None:
     report = world.reconciler().run("full")
     nothing(report, drift=25)
     assert world.plex.calls["get_items"] == 3
-    assert report.requests.plex_detail_requests == 3
-    assert report.requests.plex_details == 25
+    assert report.calls.plex_detail_calls == 3
+    assert report.calls.plex_details == 25
+    # Every gateway call is counted where it is made, never estimated from page sizes.
+    assert report.calls.stash_listings == world.stash.calls["iter_scenes"] == 1
+    assert report.calls.plex_listings == world.plex.calls["iter_items"] == 1
+    assert report.calls.plex_section_reads == world.plex.calls["sections"] == 1
+    assert (report.calls.stash, report.calls.plex) == (1, 5)
+    assert "gateway calls stash=1 plex=5" in report.summary_lines()[0]
     assert world.plex.calls["iter_items"] == 1
     assert world.stash.calls["iter_scenes"] == 1
     assert "get_scene" not in world.stash.calls
@@ -176,12 +237,20 @@ def test_identity_mapping_and_items_outside_mapped_roots() -> None:
 
 def test_loose_paths_match_like_the_worker(world: World) -> None:
     scene = world.scene("Loose/Crème.mp4", title="Crème", in_plex=False)
-    world.plex.add_item([f"{PLEX_ROOT}/loose/Cre\u0300me.MP4".replace("e\u0300", "e\u0300")])
+    decomposed = f"{PLEX_ROOT}/loose/Cre\u0300me.MP4"  # NFD, other case: only a loose match finds it
+    assert unicodedata.normalize("NFC", decomposed) != decomposed
+    assert "Crème" in scene.files[0]  # Stash holds the composed form
+    world.plex.add_item([decomposed])
+    alone = world.reconciler().run("full")
+    nothing(alone, drift=1)  # one loose match: matched (and synced), not missing
+    assert alone.examples_of("drift")[0].path == f"{PLEX_ROOT}/Loose/Crème.mp4"
+
     world.plex.add_item([f"{PLEX_ROOT}/LOOSE/CRÈME.mp4"])
     report = world.reconciler().run("full")
     # two items match loosely: the worker would call that low confidence too
     nothing(report, low_confidence=1)
     assert report.examples_of("low_confidence")[0].scene_id == scene.id
+    assert "2 candidate items" in (report.examples_of("low_confidence")[0].detail or "")
 
 
 def test_review_entries_count_as_low_confidence_until_the_scene_matches(world: World) -> None:
@@ -252,7 +321,7 @@ def test_incremental_without_changes_lists_nothing_in_plex(world: World) -> None
     report = reconciler.run("incremental")
     assert report.scenes_checked == 0
     assert "iter_items" not in world.plex.calls
-    assert report.requests.plex == 0
+    assert report.calls.plex == 0
     assert report.watermark == "2026-01-01T00:05:00+01:00"
     nothing(report)
 
@@ -469,7 +538,7 @@ def test_last_report_round_trips_and_is_plain_json(world: World) -> None:
     assert from_document(ReconcileReport, to_document(report)) == report
     data = report_to_json(report)
     assert data["counts"] == {kind: report.counts[kind] for kind in GAP_KINDS}
-    assert data["requests"]["plex"] == report.requests.plex
+    assert data["calls"]["plex"] == report.calls.plex
     assert data["total_gaps"] == 2
     assert data["examples"][0]["kind"] == "drift"
     text = "\n".join(report.summary_lines())
@@ -521,7 +590,7 @@ def test_plex_metadata_already_right_without_a_record_is_not_drift() -> None:
     report = world.reconciler().run("full")
     nothing(report)
     assert report.unchanged == 0
-    assert report.requests.plex_details == 1
+    assert report.calls.plex_details == 1
 
 
 def test_the_same_item_for_both_parts_of_a_stacked_film_is_claimed_once() -> None:

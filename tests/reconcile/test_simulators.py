@@ -24,6 +24,7 @@ from stash2plex_core.services.reconcile import GAP_KINDS
 from stash2plex_core.services.reconcile import Reconciler
 from stash2plex_core.services.reconcile import ReconcileReport
 from stash2plex_core.services.reconcile import drift_fields
+from stash2plex_core.services.reconcile import report_to_json
 from stash2plex_core.settings import Secret
 from stash2plex_core.settings import Settings
 from tests.reconcile._worker import drain
@@ -119,7 +120,7 @@ def test_a_fresh_library_drifts_everywhere_and_one_repair_pass_settles_it(sims: 
     second = sims.reconciler().run("full")
     assert counts(second) == {}, second.summary_lines()
     assert second.unchanged == owners
-    assert second.requests.plex_detail_requests == 0
+    assert second.calls.plex_detail_calls == 0
 
 
 def test_seeded_divergence_of_every_kind_is_found_once_and_repaired(sims: Sims) -> None:
@@ -186,7 +187,8 @@ def test_seeded_divergence_of_every_kind_is_found_once_and_repaired(sims: Sims) 
     details = plex_sim.requests.count("GET", r"^/library/metadata/[\d,]+$")
     assert listing == 1
     assert details == 1
-    assert report.requests.plex_detail_requests == 1
+    assert report.calls.plex_detail_calls == 1
+    assert (report.calls.stash_listings, report.calls.plex_section_reads, report.calls.plex_listings) == (1, 1, 1)
 
     # The worker repairs; Plex shows the desired state; a second run finds nothing to sync.
     sims.drain()
@@ -214,3 +216,34 @@ def test_incremental_pass_through_the_real_gateways(sims: Sims) -> None:
     assert counts(report) == {"drift": 1, "stale": 1}
     assert report.scenes_checked < SCENES
     assert report.watermark == sims.stash_sim.scene(changed.id).updated_at
+
+
+def test_the_report_counts_gateway_calls_not_pages_it_cannot_see(sims: Sims) -> None:
+    """Small pages: many HTTP requests, and the report names exactly the calls it made."""
+    stash = StashApiGateway(sims.stash_sim.url, api_key=KEY, page_size=7)
+    plex = PlexApiGateway(sims.plex_sim.url, TOKEN, clock=sims.clock, page_size=10)
+    try:
+        reconciler = Reconciler(
+            settings=attrs.evolve(sims.settings, reconcile_batch_size=16),
+            plex=plex,
+            stash=stash,
+            state=sims.state,
+            queue=sims.queue,
+            clock=sims.clock,
+        )
+        sims.stash_sim.requests.clear()
+        sims.plex_sim.requests.clear()
+        report = reconciler.run("full", dry_run=True)
+    finally:
+        stash.close()
+        plex.close()
+    calls = report.calls
+    candidates = report.plex_items_checked - report.counts["orphan_in_plex"]
+    assert calls.plex_details == SCENES - len(sims.secondary_parts()) == candidates
+    assert (calls.stash_listings, calls.plex_section_reads, calls.plex_listings) == (1, 1, 1)
+    assert calls.plex_detail_calls == -(-calls.plex_details // 16)
+    # What those calls cost in HTTP: pages of 7 and 10, and batches of at most 16 items.
+    assert sims.stash_sim.requests.count("POST", "/graphql") >= -(-SCENES // 7) > calls.stash
+    assert sims.plex_sim.requests.count("GET", r"^/library/sections/\d+/all$") >= -(-calls.plex_items // 10) > 1
+    assert sims.plex_sim.requests.count("GET", r"^/library/metadata/[\d,]+$") == calls.plex_detail_calls
+    assert report_to_json(report)["calls"]["plex"] == calls.plex == 2 + calls.plex_detail_calls

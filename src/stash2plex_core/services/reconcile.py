@@ -14,12 +14,17 @@ libraries is what makes "eventually in Plex" true. Gap kinds (:data:`GAP_KINDS`)
 * ``low_confidence`` — matches awaiting the user's review.
 
 Cost (plex-protocol §2.4, prior-art W3/W14): one paged listing per side joined in memory by
-mapped path, and drift read from one batched detail request per batch of candidate items;
+mapped path, and drift read from one batched detail call per batch of candidate items;
 a pair whose recorded digest and Plex ``updatedAt`` both still hold needs no detail at all.
 Only compact values are kept per scene and item, so memory is linear with a small constant.
+The report counts the gateway calls as they are made (:class:`GatewayCalls`): this module
+sees ports, not HTTP, so it never guesses requests from page sizes.
 
 Runs are claimed atomically through the StateStore (one lock document with an expiry and a
-heartbeat), so parallel invocations never reconcile twice; the incremental watermark is the
+heartbeat), so parallel invocations never reconcile twice. Dry runs only read, so they claim
+a lock of their own (:data:`DRY_CONTROL_KEY`) and keep their report apart
+(:data:`DRY_REPORT_KEY`): a comparison, such as the metadata provider's, neither hides the
+user's last real report nor makes a due scheduled pass wait. The incremental watermark is the
 largest ``updated_at`` *string* Stash returned, re-sent in Stash's own format minus an
 overlap (stash-protocol §4.5). Repairs go through the queue, coalesced; a dry run only
 reports. This module does no I/O of its own: it only talks to the ports.
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import math
 import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -85,6 +89,9 @@ GAP_KINDS: Final[tuple[str, ...]] = ("missing_in_plex", "orphan_in_plex", "drift
 NAMESPACE: Final = "reconcile"
 CONTROL_KEY: Final = "control"
 REPORT_KEY: Final = "last_report"
+#: The lock dry runs claim (only its ``lock`` and ``last_error`` are used) and their report.
+DRY_CONTROL_KEY: Final = "dry_control"
+DRY_REPORT_KEY: Final = "last_dry_run"
 #: Queue reason of the repairs reconciliation enqueues.
 REPAIR_REASON: Final = "reconcile"
 #: Seconds between scheduled incremental passes, by ``reconcile_schedule``.
@@ -129,29 +136,39 @@ class GapExample:
 
 
 @attrs.frozen
-class RequestCounts:
-    """What a run asked of each server: listing pages and detail batches, plus item counts.
+class GatewayCalls:
+    """The gateway (port) calls a run made, counted as they were made, plus item counts.
 
-    Pages are derived from the gateway's ``page_size`` (one page per call when a backend
-    has no pages, like the in-memory fakes); detail batches are counted per call.
+    This module sees ports, not HTTP, so these are calls, not requests: one listing call
+    pages through its server (with the stashapi/plexapi adapters, one request per page of
+    1,000 plus a last, short page per library section), a detail call may cost more than
+    one request (the Plex adapter splits a batch larger than its own limit of 100), and
+    retries inside an adapter are not seen here. The simulators' request logs (tests,
+    ``benchmarks/bench_reconcile.py``) give the exact HTTP counts.
     """
 
-    stash_listing_pages: int = 0
-    plex_listing_pages: int = 0
-    plex_detail_requests: int = 0
-    #: Other Plex calls (the section list).
-    plex_other_requests: int = 0
+    #: ``iter_scenes`` calls (paged listings of Stash).
+    stash_listings: int = 0
+    #: ``sections`` calls (the library list).
+    plex_section_reads: int = 0
+    #: ``iter_items`` calls (paged listings of Plex).
+    plex_listings: int = 0
+    #: ``get_items`` calls, one per batch of at most ``reconcile_batch_size`` items.
+    plex_detail_calls: int = 0
     stash_scenes: int = 0
     plex_items: int = 0
+    #: Items whose details were read (over all detail calls).
     plex_details: int = 0
 
     @property
     def stash(self) -> int:
-        return self.stash_listing_pages
+        """Calls made to the Stash gateway."""
+        return self.stash_listings
 
     @property
     def plex(self) -> int:
-        return self.plex_listing_pages + self.plex_detail_requests + self.plex_other_requests
+        """Calls made to the Plex gateway."""
+        return self.plex_section_reads + self.plex_listings + self.plex_detail_calls
 
 
 def _all_kinds(value: Mapping[str, int] | None) -> Mapping[str, int]:
@@ -174,7 +191,8 @@ class ReconcileReport:
     examples: tuple[GapExample, ...] = attrs.field(default=(), converter=to_tuple)
     #: How many drifting items differ in each field.
     drift_fields: Mapping[str, int] = attrs.field(factory=dict, converter=to_mapping, hash=False)
-    requests: RequestCounts = attrs.field(factory=RequestCounts)
+    #: Gateway calls to each side (not HTTP requests: see :class:`GatewayCalls`).
+    calls: GatewayCalls = attrs.field(factory=GatewayCalls)
     dry_run: bool = False
     #: Distinct scenes that need a repair (queued unless this was a dry run).
     repairs: int = 0
@@ -210,7 +228,7 @@ class ReconcileReport:
             f"reconciliation ({self.scope}{', dry run' if self.dry_run else ''}) "
             f"{self.started_at.isoformat(timespec='seconds')}: {self.duration_seconds:.1f} s, "
             f"{self.scenes_checked} scenes, {self.plex_items_checked} Plex items, "
-            f"requests stash={self.requests.stash} plex={self.requests.plex}"
+            f"gateway calls stash={self.calls.stash} plex={self.calls.plex}"
         )
         lines = [head]
         for kind in GAP_KINDS:
@@ -527,25 +545,6 @@ def _compact(document: Mapping[str, Any], key: str) -> _Record | None:
     return _Record(record.rating_key, record.digest, record.stash_updated_at, record.plex_updated_at)
 
 
-def _size(gateway: object, *names: str) -> int | None:
-    for name in names:
-        value = getattr(gateway, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
-def _pages(count: int, gateway: object) -> int:
-    """Listing requests for ``count`` items: pages of the gateway's size, the last one possibly empty."""
-    size = _size(gateway, "page_size", "PAGE_SIZE")
-    return 1 if size is None else count // size + 1
-
-
-def _detail_requests(count: int, gateway: object) -> int:
-    size = _size(gateway, "detail_batch_size", "DETAIL_CHUNK")
-    return 1 if size is None else max(1, math.ceil(count / size))
-
-
 # --- the service -----------------------------------------------------------------------------
 
 
@@ -599,57 +598,73 @@ class Reconciler:
         """Which scheduled pass would run now (ignoring a live lock)."""
         return due_scope(self.control(), self.clock.now(), self.settings)
 
-    def last_report(self) -> ReconcileReport | None:
-        return last_report(self.state)
+    def last_report(self, *, dry_run: bool = False) -> ReconcileReport | None:
+        """The last real run's report (``dry_run=True``: the last dry run's)."""
+        return last_report(self.state, dry_run=dry_run)
 
     def run(self, scope: str = "full", *, days: int | None = None, dry_run: bool = False) -> ReconcileReport:
         """Reconcile now, whatever the schedule says.
 
         :param scope: ``"full"``, ``"incremental"`` (since the watermark; full when there is
             none yet) or ``"days"`` (scenes updated in the last ``days`` days).
-        :raises ReconcileBusyError: another reconciliation is running.
+        :param dry_run: only report. A dry run claims the dry-run lock, not the one real
+            runs and the schedule share, and stores its report apart (see :func:`last_report`).
+        :raises ReconcileBusyError: another reconciliation (another dry run, for a dry run) is running.
         """
         checked = _check_scope(scope, days)
-        lock, control = self._claim(checked, scheduled=False)
+        lock, control, busy = self._claim(checked, scheduled=False, dry_run=dry_run)
         if lock is None:
-            busy = control.lock
             assert busy is not None
+            kind = "dry run" if dry_run else "reconciliation"
             raise ReconcileBusyError(
-                f"another reconciliation ({busy.scope}, by {busy.owner}) holds the lock until "
+                f"another {kind} ({busy.scope}, by {busy.owner}) holds the lock until "
                 f"{busy.expires_at.isoformat(timespec='seconds')}"
             )
         return self._execute(lock, control, days=days, dry_run=dry_run, trigger="manual")
 
     def run_if_due(self, *, dry_run: bool = False) -> ReconcileReport | None:
-        """Run the scheduled pass if one is due and no other run holds the lock; else ``None``."""
-        lock, control = self._claim(None, scheduled=True)
+        """Run the scheduled pass if one is due and no other run holds the lock; else ``None``.
+
+        With ``dry_run`` the due pass is only reported: the schedule is read, not claimed,
+        so the real scheduled pass stays due.
+        """
+        lock, control, _ = self._claim(None, scheduled=True, dry_run=dry_run)
         if lock is None:
             return None
         return self._execute(lock, control, days=None, dry_run=dry_run, trigger="schedule")
 
     # -- claiming
 
-    def _claim(self, scope: Scope | None, *, scheduled: bool) -> tuple[ReconcileLock | None, ReconcileControl]:
+    def _claim(
+        self, scope: Scope | None, *, scheduled: bool, dry_run: bool = False
+    ) -> tuple[ReconcileLock | None, ReconcileControl, ReconcileLock | None]:
+        """``(our lock, the schedule/watermark control, the lock that refused us)``.
+
+        A real run claims the control document itself. A dry run reads it (watermark, due
+        scope) and claims the separate dry-run lock, so it never holds up a real run.
+        """
         token = uuid.uuid4().hex
         now = self.clock.now()
         expires = now + dt.timedelta(seconds=self.settings.reconcile_lock_seconds)
+        schedule = self.control() if dry_run else None
 
         def claim(document: Document | None) -> Document | None:
             control = _read_control(document)
             if control.lock is not None and control.lock.expires_at > now:
                 return document
-            chosen = due_scope(control, now, self.settings) if scheduled else scope
+            chosen = due_scope(control if schedule is None else schedule, now, self.settings) if scheduled else scope
             if chosen is None:
                 return document
             lock = ReconcileLock(token=token, owner=self.owner, scope=chosen, acquired_at=now, expires_at=expires)
             return to_document(attrs.evolve(control, lock=lock))
 
-        control = _read_control(self.state.update(NAMESPACE, CONTROL_KEY, claim))
-        if control.lock is not None and control.lock.token == token:
-            return control.lock, control
-        return None, control
+        claimed = _read_control(self.state.update(NAMESPACE, _control_key(dry_run), claim))
+        control = claimed if schedule is None else schedule
+        if claimed.lock is not None and claimed.lock.token == token:
+            return claimed.lock, control, None
+        return None, control, claimed.lock
 
-    def _heartbeat(self, lock: ReconcileLock) -> ReconcileLock:
+    def _heartbeat(self, lock: ReconcileLock, *, dry_run: bool = False) -> ReconcileLock:
         now = self.clock.now()
         expires = now + dt.timedelta(seconds=self.settings.reconcile_lock_seconds)
         lost: list[bool] = []
@@ -661,10 +676,22 @@ class Reconciler:
                 return document
             return to_document(attrs.evolve(control, lock=attrs.evolve(control.lock, expires_at=expires)))
 
-        self.state.update(NAMESPACE, CONTROL_KEY, extend)
+        self.state.update(NAMESPACE, _control_key(dry_run), extend)
         if lost:
             raise ReconcileLockLostError("this reconciliation's claim expired and another run took over")
         return attrs.evolve(lock, expires_at=expires)
+
+    def _finish_dry(self, lock: ReconcileLock, error: BaseException | None) -> None:
+        """Release the dry-run lock; a dry run moves no schedule and no watermark."""
+
+        def release(document: Document | None) -> Document | None:
+            control = _read_control(document)
+            if control.lock is None or control.lock.token != lock.token:
+                return document
+            failure = None if error is None else f"{type(error).__name__}: {error}"[:500]
+            return to_document(attrs.evolve(control, lock=None, last_error=failure))
+
+        self.state.update(NAMESPACE, DRY_CONTROL_KEY, release)
 
     def _finish(
         self, lock: ReconcileLock, *, report: ReconcileReport | None, error: BaseException | None, trigger: str
@@ -713,11 +740,21 @@ class Reconciler:
         except ReconcileLockLostError:
             raise
         except BaseException as exc:
-            self._finish(lock, report=None, error=exc, trigger=trigger)
+            if dry_run:
+                self._finish_dry(lock, exc)
+            else:
+                self._finish(lock, report=None, error=exc, trigger=trigger)
             raise
-        self.state.put(NAMESPACE, REPORT_KEY, to_document(report))
-        self._finish(lock, report=report, error=None, trigger=trigger)
+        self.state.put(NAMESPACE, DRY_REPORT_KEY if dry_run else REPORT_KEY, to_document(report))
+        if dry_run:
+            self._finish_dry(lock, None)
+        else:
+            self._finish(lock, report=report, error=None, trigger=trigger)
         return report
+
+
+def _control_key(dry_run: bool) -> str:
+    return DRY_CONTROL_KEY if dry_run else CONTROL_KEY
 
 
 def _check_scope(scope: str, days: int | None) -> Scope:
@@ -775,11 +812,10 @@ class _Run:
         self.out_of_scope = 0
         self.stacked_parts = 0
         self.empty_metadata = 0
-        self.detail_requests = 0
-        self.detail_items = 0
-        self.other_plex = 0
-        self.stash_calls = 0
-        self.plex_calls = 0
+        #: Gateway calls, counted where each is made (``stash_listings`` and so on).
+        self.calls: dict[str, int] = dict.fromkeys(
+            ("stash_listings", "plex_section_reads", "plex_listings", "plex_detail_calls", "plex_details"), 0
+        )
 
     # -- bookkeeping
 
@@ -801,7 +837,7 @@ class _Run:
     def beat(self) -> None:
         now = self.r.clock.monotonic()
         if now - self.beat_mono >= self.settings.reconcile_lock_seconds / 3:
-            self.lock = self.r._heartbeat(self.lock)
+            self.lock = self.r._heartbeat(self.lock, dry_run=self.dry_run)
             self.beat_mono = now
 
     def record(self, scene_id: str) -> _Record | None:
@@ -826,8 +862,8 @@ class _Run:
 
     def execute(self) -> ReconcileReport:
         since = self.since()
+        self.calls["stash_listings"] += 1
         scenes: Iterator[StashScene] = iter(self.r.stash.iter_scenes(updated_since=since))
-        self.stash_calls += 1
         first = next(scenes, None)
         if first is not None or self.scope == "full":
             self.list_plex()
@@ -850,16 +886,16 @@ class _Run:
         return self.report(since)
 
     def list_plex(self) -> None:
+        self.calls["plex_section_reads"] += 1
         sections = self.r.plex.sections()
-        self.other_plex += 1
         self.roots = [
             _normalise(location) for section in sections for location in section.locations if clean_path(location)
         ]
+        self.calls["plex_listings"] += 1
         for count, ref in enumerate(self.r.plex.iter_items(), 1):
             self.index.add(ref)
             if count % _BEAT_EVERY == 0:
                 self.beat()
-        self.plex_calls += 1
 
     def scene(self, scene: StashScene) -> None:
         self.scenes += 1
@@ -931,9 +967,9 @@ class _Run:
             return
         batch, self.batch = self.batch, []
         keys = list(dict.fromkeys(key for _, key, _, _, _ in batch))
+        self.calls["plex_detail_calls"] += 1
+        self.calls["plex_details"] += len(keys)
         states = {state.rating_key: state for state in self.r.plex.get_items(keys)}
-        self.detail_requests += _detail_requests(len(keys), self.r.plex)
-        self.detail_items += len(keys)
         for scene_id, rating_key, desired, path, updated_at in batch:
             current = states.get(rating_key)
             if current is None:
@@ -1007,15 +1043,7 @@ class _Run:
         finished = self.r.clock.now()
         watermark = self.old_watermark if self.scope == "days" or self.watermark is None else self.watermark
         plex_items = len(self.index.items)
-        requests = RequestCounts(
-            stash_listing_pages=_pages(self.scenes, self.r.stash) if self.stash_calls else 0,
-            plex_listing_pages=_pages(plex_items, self.r.plex) if self.plex_calls else 0,
-            plex_detail_requests=self.detail_requests,
-            plex_other_requests=self.other_plex,
-            stash_scenes=self.scenes,
-            plex_items=plex_items,
-            plex_details=self.detail_items,
-        )
+        calls = GatewayCalls(**self.calls, stash_scenes=self.scenes, plex_items=plex_items)
         return ReconcileReport(
             scope=self.scope,
             started_at=self.started_at,
@@ -1024,7 +1052,7 @@ class _Run:
             counts=self.counts,
             examples=tuple(e for kind in GAP_KINDS for e in self.examples[kind]),
             drift_fields=dict(sorted(self.drift_by_field.items(), key=lambda kv: _order(kv[0]))),
-            requests=requests,
+            calls=calls,
             dry_run=self.dry_run,
             repairs=len(self.repairs),
             enqueued=self.enqueued if not self.dry_run else 0,
@@ -1054,12 +1082,17 @@ def reconcile_if_due(app: App, *, dry_run: bool = False) -> ReconcileReport | No
     return Reconciler.from_app(app).run_if_due(dry_run=dry_run)
 
 
-def last_report(state: StateStore) -> ReconcileReport | None:
-    """The report of the last finished reconciliation, or ``None`` before the first."""
-    document = state.get(NAMESPACE, REPORT_KEY)
+def last_report(state: StateStore, *, dry_run: bool = False) -> ReconcileReport | None:
+    """The report of the last finished reconciliation, or ``None`` before the first.
+
+    Dry runs keep theirs apart, so a comparison never hides the last real run:
+    ``dry_run=True`` reads the last dry run's report instead.
+    """
+    key = DRY_REPORT_KEY if dry_run else REPORT_KEY
+    document = state.get(NAMESPACE, key)
     if document is None:
         return None
-    return from_document(ReconcileReport, document, source=f"state {NAMESPACE}/{REPORT_KEY}")
+    return from_document(ReconcileReport, document, source=f"state {NAMESPACE}/{key}")
 
 
 def report_to_json(report: ReconcileReport) -> dict[str, Any]:
@@ -1067,25 +1100,27 @@ def report_to_json(report: ReconcileReport) -> dict[str, Any]:
     data = to_document(report)
     data.pop("schema_version", None)
     data["total_gaps"] = report.total_gaps
-    data["requests"]["stash"] = report.requests.stash
-    data["requests"]["plex"] = report.requests.plex
+    data["calls"]["stash"] = report.calls.stash
+    data["calls"]["plex"] = report.calls.plex
     return data
 
 
 __all__ = [
     "CONTROL_KEY",
+    "DRY_CONTROL_KEY",
+    "DRY_REPORT_KEY",
     "GAP_KINDS",
     "NAMESPACE",
     "REPORT_KEY",
     "SCOPES",
     "GapExample",
+    "GatewayCalls",
     "ReconcileBusyError",
     "ReconcileControl",
     "ReconcileLock",
     "ReconcileLockLostError",
     "ReconcileReport",
     "Reconciler",
-    "RequestCounts",
     "Scope",
     "drift_fields",
     "due_scope",
