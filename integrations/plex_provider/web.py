@@ -22,6 +22,7 @@ import functools
 import hmac
 import json
 import logging
+import os
 import time
 import urllib.parse
 import uuid
@@ -426,7 +427,7 @@ def create_app(
     paths = LibraryPaths.from_settings(settings, mapper)
     check_library_roots(settings, paths)
     owned = app is None
-    built = build_app(provider_settings(settings)) if app is None else app
+    built = build_app(provider_settings(settings), environ=os.environ) if app is None else app
     service = ProviderService(settings, built, paths)
     if not paths.roots:
         log.warning(
