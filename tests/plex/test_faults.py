@@ -15,6 +15,8 @@ from stash2plex_backends.simulators.plex import PlexSimulator
 from stash2plex_core.clocks import ManualClock
 from stash2plex_core.errors import AuthenticationError
 from stash2plex_core.errors import BackendUnavailableError
+from stash2plex_core.errors import ConfigurationError
+from stash2plex_core.errors import InvalidSettingsError
 from stash2plex_core.errors import NotFoundError
 from stash2plex_core.errors import PermanentError
 from stash2plex_core.errors import Stash2PlexError
@@ -22,6 +24,7 @@ from stash2plex_core.errors import TransientError
 from stash2plex_core.models.plex import ImageKind
 from stash2plex_core.models.plex import ImageUpload
 from stash2plex_core.models.plex import PlexEdit
+from stash2plex_core.settings import parse_settings
 from tests.plex.world import ROOT
 from tests.plex.world import TOKEN
 from tests.plex.world import gateway_for
@@ -143,16 +146,19 @@ def test_a_refused_connection_is_backend_unavailable(sim: PlexSimulator, clock: 
     assert gateway.ping().name  # recovers once Plex is back
 
 
-def test_a_hang_past_the_read_timeout_is_transient(sim: PlexSimulator, clock: ManualClock) -> None:
+def test_a_hang_past_the_read_timeout_is_transient_at_once(sim: PlexSimulator, clock: ManualClock) -> None:
+    """A timeout is no blip: retrying at once would hold the call for four read timeouts."""
     key = str(sim.add_item(f"{ROOT}/hang.mp4"))
-    gateway = gateway_for(sim, clock, read_timeout=0.3, retry_waits=(0.0,))
+    gateway = gateway_for(sim, clock, read_timeout=0.3)
     gateway.sections()
     sim.faults.add(Fault(path=DETAIL, action="hang", delay=2.0))
     started = time.monotonic()
-    with pytest.raises(TransientError, match="in time"):
+    with pytest.raises(TransientError, match="in time") as raised:
         gateway.get_item(key)
-    assert time.monotonic() - started < 1.5  # two attempts of 0.3 s, not the 2 s hang
-    assert sim.requests.count("GET", DETAIL) == 2
+    assert time.monotonic() - started < 1.0  # one attempt of 0.3 s, not four, nor the 2 s hang
+    assert sim.requests.count("GET", DETAIL) == 1
+    assert clock.sleeps == []  # the queue's durable schedule retries it, not this call
+    assert not isinstance(raised.value, PermanentError)
 
 
 def test_latency_is_only_latency(sim: PlexSimulator, gateway: PlexApiGateway, key: str) -> None:
@@ -234,3 +240,22 @@ def test_the_token_never_appears_in_errors_or_logs(
     assert TOKEN not in caplog.text
     for record in caplog.records:
         assert TOKEN not in record.getMessage()
+
+
+@pytest.mark.parametrize("suffix", [f"/?X-Plex-Token={TOKEN}", f"?X-Plex-Token={TOKEN}&x=1", f"/#{TOKEN}"])
+def test_a_plex_url_with_a_query_is_refused_without_showing_it(
+    sim: PlexSimulator, clock: ManualClock, caplog: pytest.LogCaptureFixture, suffix: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gateway = PlexApiGateway(sim.url + suffix, None, clock=clock)
+    assert TOKEN not in repr(gateway)
+    with pytest.raises(ConfigurationError, match="query string or fragment") as raised:
+        gateway.ping()
+    assert TOKEN not in str(raised.value)
+    assert TOKEN not in caplog.text
+    assert len(sim.requests) == 0  # refused before anything is sent
+    # Settings refuse it when they load, naming the setting but not the value.
+    with pytest.raises(InvalidSettingsError, match="plex_url") as invalid:
+        parse_settings({"plex_url": sim.url + suffix})
+    assert TOKEN not in str(invalid.value)
+

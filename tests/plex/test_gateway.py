@@ -23,6 +23,12 @@ from stash2plex_core.models.plex import ImageKind
 from stash2plex_core.models.plex import ImageUpload
 from stash2plex_core.models.plex import PlexEdit
 from stash2plex_core.models.plex import TagEdit
+from stash2plex_core.models.stash import StashPerformer
+from stash2plex_core.models.stash import StashScene
+from stash2plex_core.models.stash import StashStudio
+from stash2plex_core.models.stash import StashTag
+from stash2plex_core.services.mapping import desired_state
+from stash2plex_core.services.planning import plan
 from stash2plex_core.services.plexindex import PlexPathIndex
 from stash2plex_core.settings import Secret
 from stash2plex_core.settings import Settings
@@ -176,16 +182,112 @@ def test_index_hit_then_apply_costs_one_detail_and_one_put(sim: PlexSimulator, g
     ]
 
 
+def _scene(path: str, **changes: object) -> StashScene:
+    values: dict[str, object] = {
+        "id": "7",
+        "title": "Été à Paris",
+        "details": "Line one\nLine two",
+        "date": "2021-03-04",
+        "rating100": 80,
+        "studio": StashStudio("1", "Café Noir"),
+        "performers": (StashPerformer("1", "Zoë", "http://stash.local/performer/1/image"), StashPerformer("2", "Bo")),
+        "tags": (StashTag("1", "Outdoor"), StashTag("2", "Drama, mit Komma")),
+        "files": (path,),
+        "screenshot_url": "http://stash.local/scene/7/screenshot",
+    }
+    values.update(changes)
+    return StashScene(**values)  # type: ignore[arg-type]
+
+
 def test_an_unchanged_item_costs_no_put_and_no_upload(sim: PlexSimulator, gateway: PlexApiGateway) -> None:
-    key = str(sim.add_item(f"{ROOT}/same.mp4"))
-    sha1 = hashlib.sha1(PNG).hexdigest()
-    gateway.apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, PNG, sha1),)))
-    assert gateway.get_item(key).images[ImageKind.POSTER].sha1 == sha1
+    """The real planner, fed what the gateway reads back, plans nothing: no PUT, no POST."""
+    path = f"{ROOT}/same.mp4"
+    key = str(sim.add_item(path, tags={"genre": ["Stale"]}))
+    settings = Settings()
+    desired = desired_state(_scene(path), settings)
+    first = plan(desired, gateway.get_item(key), settings, poster=PNG)
+    assert first.needs_put  # real work first, so the second plan is a real check
+    assert first.images
+    gateway.apply(key, first)
     sim.requests.clear()
-    gateway.apply(key, PlexEdit())
-    # The planner would not send it, but the gateway also knows Plex already shows this poster.
-    gateway.apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, PNG, sha1),)))
-    assert len(sim.requests) == 0
+    again = plan(desired, gateway.get_item(key), settings, poster=PNG)
+    gateway.apply(key, again)
+    assert sim.requests.count("PUT") == 0
+    assert sim.requests.count("POST") == 0
+    assert [(r.method, r.path) for r in sim.requests.all()] == [("GET", f"/library/metadata/{key}")]
+    # Another process knows nothing of our upload: one list read to learn the hash, still no writes.
+    other = gateway_for(sim, ManualClock())
+    sim.requests.clear()
+    other.apply(key, plan(desired, other.get_item(key), settings, poster=PNG))
+    assert sim.requests.count("PUT") == 0
+    assert sim.requests.count("POST") == 0
+    assert sim.requests.count("GET", rf"^/library/metadata/{key}/posters$") == 1
+    other.close()
+
+
+@pytest.mark.parametrize("tag_mode", ["append", "replace"])
+def test_planned_tag_edits_converge_whichever_way_plex_applies_them(
+    sim: PlexSimulator, gateway: PlexApiGateway, tag_mode: str
+) -> None:
+    """Why there is no tag-mode setting: the full list plus explicit removals is right for both."""
+    sim.tag_mode = tag_mode  # type: ignore[assignment]
+    path = f"{ROOT}/tags.mp4"
+    key = str(sim.add_item(path, tags={"genre": ["Old", "Outdoor"], "actor": ["Gone", "Bo"]}))
+    settings = Settings()
+    desired = desired_state(_scene(path), settings)
+    gateway.apply(key, plan(desired, gateway.get_item(key), settings))
+    item = sim.item(int(key))
+    assert set(item.tags["genre"]) == {"Outdoor", "Drama, mit Komma"}
+    assert set(item.tags["actor"]) == {"Zoë", "Bo"}
+    assert plan(desired, gateway.get_item(key), settings).empty
+
+
+def test_a_batched_read_costs_one_request_per_batch_however_many_posters_are_locked(
+    sim: PlexSimulator, clock: ManualClock
+) -> None:
+    """Reconciliation's detail read: no per-item ``/posters`` GET, even in a fresh process."""
+    keys = [str(sim.add_item(f"{ROOT}/locked/{i:03d}.mp4")) for i in range(150)]
+    uploader = gateway_for(sim, clock)
+    sha1 = hashlib.sha1(PNG).hexdigest()
+    for key in keys:
+        uploader.apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, PNG, sha1),)))
+    uploader.close()
+    assert all("thumb" in sim.item(int(k)).locks for k in keys)
+    fresh = gateway_for(sim, clock)
+    _warm(fresh, sim)
+    items = fresh.get_items(keys)
+    assert len(sim.requests) == 2  # 150 ids: batches of 100 and 50, nothing else
+    assert sim.requests.count("GET", DETAIL) == 2
+    assert [i.rating_key for i in items] == keys
+    assert all(ImageKind.POSTER in i.images for i in items)  # a poster is shown: no poster drift
+    assert {i.images[ImageKind.POSTER].sha1 for i in items} == {""}  # hash not read
+    # The item an upload is decided for is hashed on demand: one list read, once.
+    hashed = fresh.with_image_hashes(items[0])
+    assert hashed.images[ImageKind.POSTER].sha1 == sha1
+    assert fresh.with_image_hashes(hashed) is hashed
+    assert sim.requests.count("GET", r"^/library/metadata/\d+/posters$") == 1
+    fresh.close()
+
+
+def test_an_upload_planned_from_a_batched_read_is_not_sent_twice(sim: PlexSimulator, clock: ManualClock) -> None:
+    key = str(sim.add_item(f"{ROOT}/twice.mp4"))
+    sha1 = hashlib.sha1(PNG).hexdigest()
+    gateway_for(sim, clock).apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, PNG, sha1),)))
+    fresh = gateway_for(sim, clock)
+    (item,) = fresh.get_items([key, "999999"])
+    settings = Settings()
+    desired = desired_state(_scene(f"{ROOT}/twice.mp4"), settings)
+    unhashed = plan(desired, item, settings, poster=PNG)
+    assert unhashed.images  # the planner cannot tell from an unhashed fingerprint
+    sim.requests.clear()
+    fresh.apply(key, unhashed)
+    assert sim.requests.count("POST") == 0  # the gateway read the list and saw the same image
+    assert sim.requests.count("GET", rf"^/library/metadata/{key}/posters$") == 1
+    other = PNG + b"\0"
+    fresh.apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, other, hashlib.sha1(other).hexdigest()),)))
+    assert sim.requests.count("POST") == 1
+    assert sim.item(int(key)).poster_sha1 == hashlib.sha1(other).hexdigest()
+    fresh.close()
 
 
 def test_poster_fingerprint_costs_one_list_read_per_foreign_image_url(sim: PlexSimulator, gateway: PlexApiGateway) -> None:

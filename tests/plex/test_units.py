@@ -6,15 +6,19 @@ import datetime as dt
 import urllib.parse
 
 import pytest
+import requests
 from plexapi.exceptions import BadRequest
 from plexapi.exceptions import NotFound
 from plexapi.exceptions import Unauthorized
 from plexapi.utils import joinArgs
+from urllib3.exceptions import ReadTimeoutError
 
+from stash2plex_backends.plex import PlexApiGateway
 from stash2plex_backends.plex._edit import edit_args
 from stash2plex_backends.plex._errors import parse_retry_after
 from stash2plex_backends.plex._errors import scrub
 from stash2plex_backends.plex._errors import translate
+from stash2plex_core.clocks import ManualClock
 from stash2plex_core.errors import AuthenticationError
 from stash2plex_core.errors import BackendUnavailableError
 from stash2plex_core.errors import NotFoundError
@@ -106,3 +110,28 @@ def test_translate_leaves_our_own_bugs_alone() -> None:
     assert translate(KeyError("x"), secrets=[], now=NOW) is None
     assert translate(TypeError("bug"), secrets=[], now=NOW) is None
     assert translate(TypeError("x"), secrets=[], last_status=200, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "blip"),
+    [
+        (requests.exceptions.ConnectionError("connection refused"), True),
+        (requests.exceptions.ConnectionError("connection reset by peer"), True),
+        (requests.exceptions.ReadTimeout("read timed out"), False),
+        # ConnectTimeout is also a ConnectionError: still no blip.
+        (requests.exceptions.ConnectTimeout("connect timed out"), False),
+        # A read timeout while the body streams arrives as a ConnectionError around urllib3's.
+        (requests.exceptions.ConnectionError(ReadTimeoutError(None, "/x", "read timed out")), False),
+        (requests.exceptions.SSLError("bad certificate"), False),
+    ],
+)
+def test_only_refused_or_reset_connections_are_retried_at_once(exc: Exception, blip: bool) -> None:
+    gateway = PlexApiGateway("http://127.0.0.1:1", "tok", clock=ManualClock())
+    assert gateway._is_blip(exc) is blip
+
+
+def test_a_read_timeout_while_streaming_is_a_timeout_not_an_outage() -> None:
+    exc = requests.exceptions.ConnectionError(ReadTimeoutError(None, "/x", "read timed out"))
+    error = translate(exc, secrets=[], now=NOW)
+    assert type(error) is TransientError
+    assert "in time" in str(error)

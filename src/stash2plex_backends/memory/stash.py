@@ -13,16 +13,21 @@ from stash2plex_core.models.plex import ServerInfo
 from stash2plex_core.models.stash import StashScene
 from stash2plex_core.ports.clock import Clock
 from stash2plex_core.ports.stash import StashGateway
+from stash2plex_core.ports.stash import check_path_match
+from stash2plex_core.ports.stash import path_key
 from stash2plex_core.settings import Settings
 
 
 class MemoryStash(StashGateway):
-    """Scenes by id; paths compared case-insensitively like Stash's filter (the port makes it exact)."""
+    """Scenes by id; paths compared loosely, a superset like Stash's filter (the port narrows it)."""
 
     id: ClassVar[str] = "memory"
     priority: ClassVar[int] = 0
 
-    def __init__(self, scenes: Iterable[StashScene] = (), images: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self, scenes: Iterable[StashScene] = (), images: dict[str, bytes] | None = None, *, path_match: str = "exact"
+    ) -> None:
+        self.path_match = check_path_match(path_match)
         self._scenes: dict[str, StashScene] = {s.id: s for s in scenes}
         self.images: dict[str, bytes] = dict(images or {})
         self._lock = threading.RLock()
@@ -30,7 +35,7 @@ class MemoryStash(StashGateway):
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock) -> Self:
-        return cls()
+        return cls(path_match=settings.stash_path_match)
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -54,9 +59,9 @@ class MemoryStash(StashGateway):
 
     def _find_by_path(self, path: str) -> list[StashScene]:
         self._count("find_by_path")
-        wanted = path.casefold()
+        wanted = path_key(path, "normalised")
         with self._lock:
-            return [s for s in self._scenes.values() if any(f.casefold() == wanted for f in s.files)]
+            return [s for s in self._scenes.values() if any(path_key(f, "normalised") == wanted for f in s.files)]
 
     def iter_scenes(self, *, updated_since: str | None = None) -> Iterator[StashScene]:
         self._count("iter_scenes")

@@ -110,6 +110,7 @@ def translate(  # noqa: PLR0912 - one flat table of cases reads better than nest
 
     import requests
     from plexapi import exceptions as plex
+    from urllib3.exceptions import ReadTimeoutError
 
     secrets = list(secrets)
     detail = _detail(exc, secrets)
@@ -134,6 +135,9 @@ def translate(  # noqa: PLR0912 - one flat table of cases reads better than nest
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return TransientError(f"Plex did not answer in time: {detail}")
     if isinstance(exc, requests.exceptions.ConnectionError):
+        if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
+            # requests reports a read timeout while the body streams as a ConnectionError.
+            return TransientError(f"Plex did not answer in time: {detail}")
         return BackendUnavailableError(f"Plex is unreachable: {detail}")
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
         return ConfigurationError(f"plex_url is not a usable URL: {detail}")

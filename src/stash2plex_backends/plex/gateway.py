@@ -15,10 +15,12 @@ Request budget (what the request-count tests pin down):
   (one more per 1,000 candidates when Plex answers with a big folder, until the file is found);
 * :meth:`~PlexApiGateway.iter_items`: one listing per 1,000 items (``updated_since`` walks
   newest first and stops at the first older item);
-* :meth:`~PlexApiGateway.get_items`: one detail GET per 100 items, plus a ``/posters`` GET
-  for an item whose poster is locked and whose fingerprint this gateway has not seen yet;
+* :meth:`~PlexApiGateway.get_items`: one detail GET per 100 items, nothing more (a locked
+  poster whose hash this gateway has not seen yet comes back unhashed);
+* :meth:`~PlexApiGateway.with_image_hashes` (and so ``get_item``): one ``/posters`` GET per
+  such unhashed poster, once, for the item an upload is being decided for;
 * :meth:`~PlexApiGateway.apply`: one PUT, plus one POST per image whose SHA-1 differs from
-  what Plex last showed us.
+  what Plex last showed us (and one ``/posters`` GET first if only a batched read saw it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import importlib.util
 import logging
 import os
 import threading
+import urllib.parse
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -125,8 +128,9 @@ class PlexApiGateway(PlexGateway):
 
     Nothing connects until the first call. Every call translates foreign errors into core
     errors (see :mod:`stash2plex_backends.plex._errors`) and retries network blips
-    (connection errors and timeouts, never HTTP errors) a few times at once, sleeping on
-    the :class:`~stash2plex_core.ports.clock.Clock`; longer retries are the queue's job.
+    (refused or reset connections; never timeouts or HTTP errors) a few times at once,
+    sleeping on the :class:`~stash2plex_core.ports.clock.Clock`; longer retries are the
+    queue's job.
     """
 
     id: ClassVar[str] = "plexapi"
@@ -154,6 +158,13 @@ class PlexApiGateway(PlexGateway):
     ) -> None:
         import uuid
 
+        self._url_problem: str | None = None
+        if url:
+            parts = urllib.parse.urlsplit(url)
+            if parts.query or parts.fragment:
+                # ``?X-Plex-Token=...`` would travel into logs and reprs: keep only the rest.
+                self._url_problem = "plex_url must not carry a query string or fragment; put the token in plex_token"
+                url = urllib.parse.urlunsplit(parts._replace(query="", fragment=""))
         self._url = url.rstrip("/") if url else None
         self._token = token or None
         self._clock = clock
@@ -175,6 +186,8 @@ class PlexApiGateway(PlexGateway):
         self._item_sections: dict[str, str] = {}
         #: (ratingKey, kind) → (image URL the fingerprint belongs to, SHA-1 or None).
         self._fingerprints: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        #: (ratingKey, kind) → image URL a batched read saw locked but did not hash.
+        self._unhashed: dict[tuple[str, str], str | None] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self._url!r})"
@@ -203,11 +216,22 @@ class PlexApiGateway(PlexGateway):
         self._local.retry_after = response.headers.get("Retry-After")
 
     def _is_blip(self, exc: BaseException) -> bool:
-        import requests
+        """A refused or reset connection: worth an immediate retry.
 
-        return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout) and not isinstance(
-            exc, requests.exceptions.SSLError
-        )
+        Timeouts are not blips: a hung Plex would hold the call for every attempt (four
+        times the read timeout), so a timeout goes straight to the queue's durable retry
+        schedule. ``ConnectTimeout`` is also a ``ConnectionError``, and a read timeout
+        while the body streams arrives as a ``ConnectionError`` around urllib3's
+        ``ReadTimeoutError``; both are excluded too.
+        """
+        import requests
+        from urllib3.exceptions import ReadTimeoutError
+
+        if not isinstance(exc, requests.exceptions.ConnectionError):
+            return False
+        if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.SSLError):
+            return False
+        return not any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one plexapi call with immediate retries for blips and core errors for failures."""
@@ -255,6 +279,8 @@ class PlexApiGateway(PlexGateway):
             if self._plex is None:
                 if not self._url:
                     raise ConfigurationError("plex_url is not set; stash2plex cannot reach Plex")
+                if self._url_problem:
+                    raise ConfigurationError(self._url_problem)
                 self._plex = self._call(self._connect)
             return self._plex
 
@@ -279,7 +305,7 @@ class PlexApiGateway(PlexGateway):
             "X-Plex-Version": str(__version__),
             "X-Plex-Device-Name": "stash2plex",
         }
-        log.debug("connecting to Plex at %s", self._url)
+        log.debug("connecting to Plex at %s", self._scrub(self._url or ""))
         return _server_class()(self._url, self._token, session=session, timeout=self._timeout, extra_headers=headers)
 
     def _get(
@@ -457,7 +483,7 @@ class PlexApiGateway(PlexGateway):
         images: dict[ImageKind, ImageFingerprint] = {}
         for kind in ImageKind:
             sha1 = self._fingerprint(rating_key, kind, video, locked)
-            if sha1:
+            if sha1 is not None:
                 images[kind] = ImageFingerprint(sha1)
         updated = video.get("updatedAt")
         return PlexItemState(
@@ -471,32 +497,55 @@ class PlexApiGateway(PlexGateway):
         )
 
     def _fingerprint(self, rating_key: str, kind: ImageKind, video: Any, locked: frozenset[str]) -> str | None:
-        """SHA-1 of the item's selected uploaded image of ``kind``, or ``None``.
+        """SHA-1 of the item's selected uploaded image of ``kind``, ``""`` if unhashed, or ``None``.
 
         Plex shows that hash only in the ``/posters`` (``/arts``) list, as
-        ``upload://posters/<sha1>``. Choosing or uploading an image locks its field and
+        ``upload://posters/<sha1>``; the item's own ``thumb`` URL carries a timestamp, not
+        the hash (plex-protocol §3.7). Choosing or uploading an image locks its field and
         gives the item a new image URL, so: no lock, no upload of ours to find; same URL as
         when we last looked, same image; the first URL seen after our own upload, the image
-        we uploaded; otherwise one GET of the list.
+        we uploaded; otherwise ``""`` (an image, hash unread): a read stays one request per
+        batch however many posters are locked, and :meth:`_image_hash` spends the GET of
+        the list only for the item an upload is being decided for.
         """
-        attribute, lock, listing = _parse.IMAGE_FIELDS[kind.value]
+        attribute, lock, _listing = _parse.IMAGE_FIELDS[kind.value]
+        slot = (rating_key, kind.value)
         if lock not in locked:
-            self._fingerprints.pop((rating_key, kind.value), None)
+            self._fingerprints.pop(slot, None)
+            self._unhashed.pop(slot, None)
             return None
         url = video.get(attribute)
-        cached = self._fingerprints.get((rating_key, kind.value))
+        cached = self._fingerprints.get(slot)
         if cached is not None and cached[0] == url:
             return cached[1]
         if cached is not None and cached[0] is None:
             # Our own upload, read back for the first time: its new URL is the image we sent.
-            self._fingerprints[(rating_key, kind.value)] = (url, cached[1])
+            self._fingerprints[slot] = (url, cached[1])
             return cached[1]
+        self._fingerprints.pop(slot, None)  # a new URL: whatever we knew is stale
+        self._unhashed[slot] = url
+        return ""
+
+    def _image_hash(self, rating_key: str, kind: ImageKind) -> str | None:
+        slot = (rating_key, kind.value)
+        cached = self._fingerprints.get(slot)
+        if cached is not None:
+            return cached[1]
+        if not rating_key.isdigit():
+            return None
+        return self._read_hash(rating_key, kind, self._unhashed.get(slot))
+
+    def _read_hash(self, rating_key: str, kind: ImageKind, url: str | None) -> str | None:
+        """One GET of the item's image list: the SHA-1 of its selected upload, remembered for ``url``."""
+        listing = _parse.IMAGE_FIELDS[kind.value][2]
+        slot = (rating_key, kind.value)
+        self._unhashed.pop(slot, None)
         try:
             photos = self._get(f"/library/metadata/{rating_key}/{listing}")
         except NotFoundError:
             return None
         sha1 = _parse.selected_upload_sha1(photos, listing)
-        self._fingerprints[(rating_key, kind.value)] = (url, sha1)
+        self._fingerprints[slot] = (url, sha1)
         return sha1
 
     def _section_of(self, rating_key: str) -> str:
@@ -525,7 +574,12 @@ class PlexApiGateway(PlexGateway):
         for upload in edit.images:
             _attribute, _lock, listing = _parse.IMAGE_FIELDS[upload.kind.value]
             sha1 = upload.sha1 or hashlib.sha1(upload.data, usedforsecurity=False).hexdigest()
-            known = self._fingerprints.get((rating_key, upload.kind.value))
+            slot = (rating_key, upload.kind.value)
+            known = self._fingerprints.get(slot)
+            if known is None and slot in self._unhashed:
+                # Planned from an unhashed read: learn what Plex shows before sending the bytes.
+                self._image_hash(rating_key, upload.kind)
+                known = self._fingerprints.get(slot)
             if known is not None and known[1] == sha1:
                 log.debug("Plex already shows this %s for %s; not uploading it again", upload.kind.value, rating_key)
                 continue
@@ -540,7 +594,8 @@ class PlexApiGateway(PlexGateway):
                 server.query, f"/library/metadata/{rating_key}/{listing}", method=self._session.post, data=upload.data
             )
             # The new image URL is unknown until the next read; the hash is ours.
-            self._fingerprints[(rating_key, upload.kind.value)] = (None, sha1)
+            self._fingerprints[slot] = (None, sha1)
+            self._unhashed.pop(slot, None)
 
     def _scan(self, path: str) -> None:
         folder = _parent(path)

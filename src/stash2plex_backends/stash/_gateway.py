@@ -37,6 +37,8 @@ from stash2plex_core.models.plex import ServerInfo
 from stash2plex_core.models.stash import StashScene
 from stash2plex_core.ports.clock import Clock
 from stash2plex_core.ports.stash import StashGateway
+from stash2plex_core.ports.stash import check_path_match
+from stash2plex_core.ports.stash import path_key
 
 
 if TYPE_CHECKING:
@@ -101,7 +103,9 @@ class StashApiGateway(StashGateway):
         watermark_overlap: timedelta = WATERMARK_OVERLAP,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         clock: Clock | None = None,
+        path_match: str = "exact",
     ) -> None:
+        self.path_match = check_path_match(path_match)
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"invalid Stash URL {base_url!r}: expected http(s)://host[:port]")
@@ -145,6 +149,7 @@ class StashApiGateway(StashGateway):
             timeout=settings.stash_timeout,
             verify_tls=settings.stash_verify_tls,
             clock=clock,
+            path_match=settings.stash_path_match,
         )
 
     @classmethod
@@ -178,6 +183,7 @@ class StashApiGateway(StashGateway):
             timeout=settings.stash_timeout,
             verify_tls=settings.stash_verify_tls,
             force_api_key=force_api_key,
+            path_match=settings.stash_path_match,
         )
 
     def __repr__(self) -> str:
@@ -366,15 +372,26 @@ class StashApiGateway(StashGateway):
             after = last
 
     def _find_by_path(self, path: str) -> list[StashScene]:
-        """``path EQUALS`` (a LIKE with wildcards, case-insensitive), then exact matches only."""
+        """``path EQUALS`` (a LIKE with wildcards, case-insensitive), then exact matches only.
+
+        With :attr:`path_match` ``"normalised"`` the LIKE values are widened first (see
+        :func:`~stash2plex_backends.stash._queries.loose_path_patterns`: one request, two
+        when the path's NFC and NFD forms differ), and "exact" means equal once normalised.
+        """
         what = "findScenes by path"
-        found: list[StashScene] = []
-        for page in self._pages(what, _queries.path_filter(path)):
-            for raw in page:
-                files = raw.get("files") or ()
-                if any(f.get("path") == path for f in files):
-                    found.append(self._decode(what, raw))
-        return found
+        wanted = path_key(path, self.path_match)
+        patterns = [path] if self.path_match == "exact" else _queries.loose_path_patterns(path)
+        found: dict[str, StashScene] = {}
+        for pattern in patterns:
+            for page in self._pages(what, _queries.path_filter(pattern)):
+                for raw in page:
+                    files = raw.get("files") or ()
+                    if str(raw.get("id")) not in found and any(
+                        isinstance(f.get("path"), str) and path_key(f["path"], self.path_match) == wanted for f in files
+                    ):
+                        scene = self._decode(what, raw)
+                        found[scene.id] = scene
+        return list(found.values())
 
     def iter_scenes(self, *, updated_since: str | None = None) -> Iterator[StashScene]:
         """Every scene by id, or those whose ``updated_at`` is at or after ``updated_since``.

@@ -9,6 +9,8 @@ converts variables in place and shares default dicts between calls.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -81,6 +83,44 @@ def path_filter(path: str) -> dict[str, Any]:
     """Stash's ``EQUALS`` path criterion: a case-insensitive LIKE where ``_`` and ``%`` are
     wildcards, so it returns a superset that the caller narrows to exact matches."""
     return {"path": {"value": path, "modifier": "EQUALS"}}
+
+
+def _loose_char(ch: str) -> str:
+    """``ch`` for a widened LIKE value: ``_`` (any one character) unless LIKE already matches it loosely.
+
+    SQLite's LIKE folds ASCII case only, so a non-ASCII character with case (``É``/``é``)
+    becomes ``_``; so does a separator (``/`` against ``\\``). Caseless characters that NFC
+    leaves alone (CJK, combining marks) stay, to keep the candidate set small.
+    """
+    if ch in "/\\":
+        return "_"
+    if ch.isascii():
+        return ch
+    if unicodedata.decomposition(ch) == "" and ch.lower() == ch == ch.upper() == ch.casefold():
+        return ch
+    return "_"
+
+
+def loose_path_patterns(path: str) -> list[str]:
+    """LIKE values that, between them, match every file whose normalised path equals ``path``'s.
+
+    One per Unicode form (NFC and NFD: macOS stores decomposed names) with
+    :func:`_loose_char` applied, inner separator runs as one ``_``, trailing ones dropped
+    and a leading run as ``%`` (``/share/x`` normalises like the UNC ``\\\\share\\x``);
+    a superset the caller narrows by comparing normalised paths. Case, composition and
+    separator differences are covered; a case mapping that changes length (``ß``/``SS``)
+    is not.
+    """
+    lead = re.match(r"[\\/]+", path)
+    rest = re.sub(r"[\\/]+", "/", path[lead.end() :] if lead else path).rstrip("/")
+    if not rest:
+        return [path]
+    patterns: list[str] = []
+    for form in ("NFC", "NFD"):
+        pattern = ("%" if lead else "") + "".join(_loose_char(ch) for ch in unicodedata.normalize(form, rest))
+        if pattern not in patterns:
+            patterns.append(pattern)
+    return patterns
 
 
 def updated_filter(value: str) -> dict[str, Any]:

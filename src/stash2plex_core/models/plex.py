@@ -74,7 +74,11 @@ class PlexMetadata:
 
 @attrs.frozen
 class ImageFingerprint:
-    """What identifies an image's content: SHA-1 of the bytes (what Plex keys uploads by)."""
+    """What identifies an image's content: SHA-1 of the bytes (what Plex keys uploads by).
+
+    ``sha1`` is ``""`` when a batched read saw the image but not its hash
+    (:meth:`PlexGateway.with_image_hashes <stash2plex_core.ports.plex.PlexGateway.with_image_hashes>`).
+    """
 
     sha1: str
 

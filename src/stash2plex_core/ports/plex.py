@@ -7,7 +7,11 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from collections.abc import Sequence
 
+import attrs
+
 from stash2plex_core.errors import NotFoundError
+from stash2plex_core.models.plex import ImageFingerprint
+from stash2plex_core.models.plex import ImageKind
 from stash2plex_core.models.plex import LibrarySection
 from stash2plex_core.models.plex import PlexEdit
 from stash2plex_core.models.plex import PlexItemRef
@@ -38,8 +42,12 @@ class PlexGateway(BackendBase, ABC):
       request, and uploads each image in :attr:`PlexEdit.images`; afterwards
       :meth:`get_item` shows every change, removed tags are gone, and an uploaded image's
       SHA-1 is the item's fingerprint for that kind.
-    * :meth:`get_items` answers many ratingKeys with few requests and silently omits keys
-      that do not exist.
+    * :meth:`get_items` answers many ratingKeys with few requests (one per batch, never
+      one per item) and silently omits keys that do not exist. Its image fingerprints may
+      be *unhashed* (``sha1 == ""``: Plex shows an image that may be ours, but its hash
+      would cost a request per item). :meth:`with_image_hashes` hashes them, for the one
+      item an upload is being decided for; :meth:`get_item` does so itself; and
+      :meth:`apply` never re-uploads an image Plex already shows.
     * Building the gateway does not connect; the first call does.
     """
 
@@ -79,7 +87,11 @@ class PlexGateway(BackendBase, ABC):
         """
 
     def get_items(self, rating_keys: Sequence[str]) -> list[PlexItemState]:
-        """Full state of many items, in the order asked, omitting unknown keys."""
+        """Full state of many items, in the order asked, omitting unknown keys.
+
+        A batched read: an image fingerprint may be unhashed (see the class notes); pass
+        the item to :meth:`with_image_hashes` before comparing hashes.
+        """
         keys = list(dict.fromkeys(_key(k) for k in rating_keys))
         if not keys:
             return []
@@ -90,11 +102,37 @@ class PlexGateway(BackendBase, ABC):
     def _get_items(self, rating_keys: list[str]) -> list[PlexItemState]: ...
 
     def get_item(self, rating_key: str) -> PlexItemState:
-        """Full state of one item; :class:`NotFoundError` if Plex has none with that key."""
+        """Full state of one item, image hashes included; :class:`NotFoundError` if Plex has none."""
         items = self.get_items([rating_key])
         if not items:
             raise NotFoundError(f"Plex has no item with ratingKey {rating_key}")
-        return items[0]
+        return self.with_image_hashes(items[0])
+
+    def with_image_hashes(self, item: PlexItemState) -> PlexItemState:
+        """``item`` with each unhashed image fingerprint hashed, or dropped if Plex shows no upload.
+
+        Costs one request per unhashed image and nothing otherwise, so it belongs just
+        before an upload is decided, never in a loop over a batch.
+        """
+        unhashed = [kind for kind, fingerprint in item.images.items() if not fingerprint.sha1]
+        if not unhashed:
+            return item
+        images = dict(item.images)
+        for kind in unhashed:
+            sha1 = self._image_hash(item.rating_key, kind)
+            if sha1:
+                images[kind] = ImageFingerprint(sha1)
+            else:
+                del images[kind]
+        return attrs.evolve(item, images=images)
+
+    def _image_hash(self, rating_key: str, kind: ImageKind) -> str | None:
+        """SHA-1 of the item's selected uploaded image of ``kind``, or ``None``.
+
+        Only backends whose :meth:`get_items` leaves hashes unread need it (and wrappers,
+        which delegate it to their inner gateway).
+        """
+        return None
 
     def apply(self, rating_key: str, edit: PlexEdit) -> None:
         """Apply ``edit`` to the item: one PUT for fields/tags/locks, one upload per image."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Iterator
+from typing import Final
 from typing import cast
 
 from stash2plex_core.models.plex import ServerInfo
@@ -12,13 +13,42 @@ from stash2plex_core.models.stash import StashScene
 from stash2plex_core.ports._backend import BackendBase
 
 
+#: :attr:`StashGateway.path_match` values (the ``stash_path_match`` setting).
+PATH_MATCHES: Final = ("exact", "normalised")
+
+
+def check_path_match(value: str) -> str:
+    """``value`` if it is one of :data:`PATH_MATCHES`; a clear ``ValueError`` otherwise."""
+    if value not in PATH_MATCHES:
+        raise ValueError(f"path_match must be one of {', '.join(PATH_MATCHES)}, got {value!r}")
+    return value
+
+
+def path_key(path: str, path_match: str) -> str:
+    """What :meth:`StashGateway.find_by_path` compares: the path itself, or its normalised form.
+
+    ``normalised`` is the matching service's normalisation
+    (:func:`~stash2plex_core.services.matching.normalise_path`: NFC, case-folded, ``\\``
+    as ``/``, no doubled or trailing separators), so a look-up is exactly as loose as the
+    matcher's "normalised path" tier.
+    """
+    if path_match == "exact":
+        return path
+    from stash2plex_core.services.matching import normalise_path  # services import ports
+
+    return normalise_path(path)
+
+
 class StashGateway(BackendBase, ABC):
     """Reads scenes and images from one Stash server.
 
     Rules every backend keeps (the contract checks them):
 
-    * :meth:`find_by_path` is **exact**: Stash's own path filter treats ``_`` and ``%`` as
-      wildcards and ignores case, so a backend must compare the returned paths itself.
+    * :meth:`find_by_path` is **exact** (or, with :attr:`path_match` ``"normalised"``,
+      exact after :func:`path_key`'s normalisation): Stash's own path filter treats ``_``
+      and ``%`` as wildcards and ignores ASCII case, so a backend must compare the
+      returned paths itself, and with normalisation must ask Stash broadly enough to see
+      every file that normalises alike.
     * :meth:`iter_scenes` yields every scene exactly once, page by page, and with
       ``updated_since`` only scenes whose ``updated_at`` is at or after it, comparing the
       way Stash compares (its own timestamp strings).
@@ -27,6 +57,9 @@ class StashGateway(BackendBase, ABC):
       :class:`TransientError`, a GraphQL error → :class:`TransientError` or
       :class:`PermanentError`), never a silent ``None``. No message contains the API key.
     """
+
+    #: How :meth:`find_by_path` compares paths: ``"exact"`` (the default) or ``"normalised"``.
+    path_match: str = "exact"
 
     @abstractmethod
     def ping(self) -> ServerInfo:
@@ -41,10 +74,13 @@ class StashGateway(BackendBase, ABC):
     def _get_scene(self, scene_id: str) -> StashScene | None: ...
 
     def find_by_path(self, path: str) -> list[StashScene]:
-        """Scenes one of whose files is exactly ``path``."""
+        """Scenes one of whose files is ``path``: exactly, or alike after normalisation (:attr:`path_match`)."""
         if not path:
             raise ValueError("path must be non-empty")
-        return [s for s in self._find_by_path(path) if path in s.files]
+        if self.path_match == "exact":
+            return [s for s in self._find_by_path(path) if path in s.files]
+        wanted = path_key(path, self.path_match)
+        return [s for s in self._find_by_path(path) if any(path_key(f, self.path_match) == wanted for f in s.files)]
 
     @abstractmethod
     def _find_by_path(self, path: str) -> list[StashScene]: ...
@@ -61,4 +97,4 @@ class StashGateway(BackendBase, ABC):
         """Release connections."""
 
 
-__all__ = ["StashGateway"]
+__all__ = ["PATH_MATCHES", "StashGateway", "check_path_match", "path_key"]

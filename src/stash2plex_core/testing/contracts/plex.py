@@ -164,6 +164,17 @@ class PlexGatewayContract:
         plex_world.gateway.apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, PNG, sha1),)))
         assert plex_world.gateway.get_item(key).images[ImageKind.POSTER].sha1 == sha1
 
+    def test_batched_reads_show_an_uploaded_poster_and_hash_it_on_demand(self, plex_world: PlexWorld) -> None:
+        key = plex_world.add_item([self.path(plex_world, "hp.mp4")])
+        plain = plex_world.add_item([self.path(plex_world, "hq.mp4")])
+        sha1 = hashlib.sha1(PNG).hexdigest()  # noqa: S324 - Plex keys uploads by SHA-1
+        plex_world.gateway.apply(key, PlexEdit(images=(ImageUpload(ImageKind.POSTER, PNG, sha1),)))
+        with_poster, without = plex_world.gateway.get_items([key, plain])
+        assert with_poster.images[ImageKind.POSTER].sha1 in ("", sha1)  # "" = seen, hash not read
+        assert plex_world.gateway.with_image_hashes(with_poster).images[ImageKind.POSTER].sha1 == sha1
+        assert ImageKind.POSTER not in without.images
+        assert plex_world.gateway.with_image_hashes(without) == without
+
     def test_edits_move_updated_at_and_empty_edits_change_nothing(self, plex_world: PlexWorld) -> None:
         key = plex_world.add_item([self.path(plex_world, "u.mp4")], PlexMetadata(title="same"))
         before = plex_world.gateway.get_item(key)

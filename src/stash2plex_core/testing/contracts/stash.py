@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from stash2plex_core.models.stash import StashScene
@@ -71,6 +73,20 @@ class StashGatewayContract:
         files = (self.path(stash_world, "v", "film.mp4"), self.path(stash_world, "v", "film - 1080p.mkv"))
         wanted = stash_world.add_scene(SceneSpec(title="versions", files=files))
         assert [s.id for s in stash_world.gateway.find_by_path(files[1])] == [wanted]
+
+    def test_find_by_path_normalised_ignores_case_composition_and_separators(self, stash_world: StashWorld) -> None:
+        stored = unicodedata.normalize("NFD", self.path(stash_world, "Été", "Amélie_1.mp4"))  # as macOS writes it
+        wanted = stash_world.add_scene(SceneSpec(title="target", files=(stored,)))
+        stash_world.add_scene(SceneSpec(title="decoy", files=(self.path(stash_world, "Ete", "Amelie_1.mp4"),)))
+        asked = self.path(stash_world, "ÉTÉ", "AMÉLIE_1.MP4").replace("/", "\\")
+        gateway = stash_world.gateway
+        assert gateway.find_by_path(asked) == []  # exact by default
+        gateway.path_match = "normalised"
+        try:
+            assert [s.id for s in gateway.find_by_path(asked)] == [wanted]
+            assert [s.id for s in gateway.find_by_path(stored)] == [wanted]
+        finally:
+            gateway.path_match = "exact"
 
     def test_iter_scenes_yields_every_scene_once(self, stash_world: StashWorld) -> None:
         ids = {
