@@ -64,9 +64,10 @@ def _describe(exc: BaseException) -> str:
 
 def _expected(exc: BaseException) -> bool:
     """Errors that are about the world, not bugs: no traceback needed in the log."""
+    from stash2plex_backends.sqlite.hookpath import HookDatabaseError
     from stash2plex_integrations.stash_plugin.hook import HookError
 
-    if isinstance(exc, HookError | protocol.PluginInputError):
+    if isinstance(exc, HookError | HookDatabaseError | protocol.PluginInputError):
         return True
     core = sys.modules.get("stash2plex_core.errors")
     return core is not None and isinstance(exc, core.Stash2PlexError)

@@ -79,7 +79,8 @@ def run_hook(data: dict[str, Any], log: Any) -> str:
     return f"queued scene {scene_id}"
 
 
-def _endpoint(connection: dict[str, Any]) -> tuple[str, str, int]:
+def endpoint(connection: dict[str, Any]) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` to reach Stash from ``server_connection``."""
     scheme = str(connection.get("Scheme") or "http")
     host = str(connection.get("Host") or "127.0.0.1")
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - Stash reports its bind address; connect locally
@@ -145,9 +146,26 @@ def _post_tls(host: str, port: int, body: bytes, headers: dict[str, str], timeou
         conn.close()
 
 
-def start_drain_task(connection: dict[str, Any], timeout: float = 5.0) -> None:
-    """Ask Stash to run our *Process queue* task (``runPluginTask``) with the plugin's cookie."""
-    scheme, host, port = _endpoint(connection)
+class StashCallError(ConnectionError):
+    """Stash answered a plugin's GraphQL request with an HTTP error or GraphQL errors."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def stash_graphql(
+    connection: dict[str, Any], query: str, variables: dict[str, Any], timeout: float = 5.0
+) -> dict[str, Any]:
+    """POST one GraphQL request to Stash with the plugin's session cookie; return ``data``.
+
+    Standard library only, so the hook can use it, and a task can read its settings
+    without building a second stashapi client (its constructor costs three requests).
+
+    :raises StashCallError: an HTTP error status or GraphQL errors (``status`` says which).
+    :raises OSError: Stash could not be reached.
+    """
+    scheme, host, port = endpoint(connection)
     cookie = connection.get("SessionCookie") or {}
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if isinstance(cookie, dict) and cookie.get("Value"):
@@ -155,20 +173,49 @@ def start_drain_task(connection: dict[str, Any], timeout: float = 5.0) -> None:
     api_key = os.environ.get("STASH2PLEX_STASH_API_KEY")
     if api_key:
         headers["ApiKey"] = api_key
-    body = json.dumps(
-        {
-            "query": "mutation($id: ID!, $task: String, $args: Map) "
-            "{ runPluginTask(plugin_id: $id, task_name: $task, args_map: $args) }",
-            "variables": {"id": PLUGIN_ID, "task": DRAIN_TASK, "args": {"task": "process"}},
-        }
-    ).encode()
+    body = json.dumps({"query": query, "variables": variables}).encode()
     post = _post_tls if scheme == "https" else _post_plain
     status, payload = post(host, port, body, headers, timeout)
     if status != 200:
-        raise ConnectionError(f"Stash answered {status} to runPluginTask")
-    answer = json.loads(payload or b"{}")
-    if answer.get("errors"):
-        raise ConnectionError(f"Stash refused runPluginTask: {answer['errors'][0].get('message', answer['errors'][0])}")
+        raise StashCallError(f"Stash answered HTTP {status}", status)
+    try:
+        answer = json.loads(payload or b"{}")
+    except ValueError:
+        raise StashCallError("Stash's answer is not JSON", status) from None
+    if not isinstance(answer, dict):
+        raise StashCallError("Stash's answer is not a JSON object", status)
+    errors = answer.get("errors")
+    if errors:
+        first = errors[0]
+        raise StashCallError(str(first.get("message", first) if isinstance(first, dict) else first), status)
+    data = answer.get("data")
+    return data if isinstance(data, dict) else {}
 
 
-__all__ = ["HookError", "data_dir", "database_path", "parse_context", "run_hook", "start_drain_task"]
+def start_drain_task(connection: dict[str, Any], timeout: float = 5.0) -> None:
+    """Ask Stash to run our *Process queue* task (``runPluginTask``) with the plugin's cookie."""
+    try:
+        stash_graphql(
+            connection,
+            "mutation($id: ID!, $task: String, $args: Map) "
+            "{ runPluginTask(plugin_id: $id, task_name: $task, args_map: $args) }",
+            {"id": PLUGIN_ID, "task": DRAIN_TASK, "args": {"task": "process"}},
+            timeout,
+        )
+    except StashCallError as exc:
+        if exc.status == 200:
+            raise StashCallError(f"Stash refused runPluginTask: {exc}", exc.status) from None
+        raise StashCallError(f"{exc} to runPluginTask", exc.status) from None
+
+
+__all__ = [
+    "HookError",
+    "StashCallError",
+    "data_dir",
+    "database_path",
+    "endpoint",
+    "parse_context",
+    "run_hook",
+    "start_drain_task",
+    "stash_graphql",
+]

@@ -48,9 +48,10 @@ TASKS: tuple[tuple[str, str, dict[str, str]], ...] = (
 
 
 def _setting_type(field: attrs.Attribute[Any]) -> str:
-    if field.type in ("bool", bool):
+    name = getattr(field.type, "__name__", field.type)  # a class, or its name as a string annotation
+    if name == "bool":
         return "BOOLEAN"
-    if field.type in ("int", "float", int, float):
+    if name in ("int", "float"):
         return "NUMBER"
     return "STRING"
 
