@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stash2plex_core.errors import Stash2PlexError
 from stash2plex_core.models.plex import PlexItemState
 from stash2plex_core.services import admin
 from stash2plex_core.settings import Settings
+from stash2plex_integrations.cli import exitcodes
 from stash2plex_integrations.cli.appctx import open_app
 from stash2plex_integrations.cli.render import ProgressBar
 from stash2plex_integrations.cli.render import print_json
@@ -28,9 +28,19 @@ TOKEN = "demo-plex-token"  # noqa: S105 - a throwaway credential of the loopback
 API_KEY = "demo-stash-api-key"
 
 
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="sync a simulated Stash into a simulated Plex (no setup needed)")
-    demo.add_argument("--scenes", type=int, default=300, help="scenes in the generated library")
+    demo.add_argument("--scenes", type=_positive, default=300, help="scenes in the generated library (default 300)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--data-dir", default=None, help="state directory (default: a temporary one)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -116,7 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         }
         if args.json:
             print_json(summary | {"before": dict(_describe(before)), "after": dict(_describe(after))})
-            return 0 if not first.stop_reason else 3
+            return exitcodes.for_stop_reason(first.stop_reason)
         print()
         print(
             f"Synced {queued} scenes in {first.elapsed_seconds:.1f} s: "
@@ -140,15 +150,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         where = "kept in " + str(data_dir) if args.data_dir else "in a temporary directory, removed now"
         print(f"\nState database {where}. Done in {elapsed:.1f} s.")
-        return 0 if not first.stop_reason else 3
+        return exitcodes.for_stop_reason(first.stop_reason)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    try:
-        return cmd_demo(args)
-    except Stash2PlexError as exc:
-        print(f"stash2plex demo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    """``cmd_demo``; its errors reach ``main``, which turns them into one line and an exit code."""
+    return cmd_demo(args)
 
 
 __all__ = ["add_parser", "cmd_demo", "run_demo"]

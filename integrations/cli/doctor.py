@@ -11,9 +11,12 @@ from pathlib import Path
 import attrs
 
 from stash2plex_core.errors import AuthenticationError
+from stash2plex_core.errors import ConfigurationError
 from stash2plex_core.errors import InvalidSettingsError
 from stash2plex_core.errors import Stash2PlexError
+from stash2plex_core.services import admin
 from stash2plex_core.settings import Settings
+from stash2plex_integrations.cli import exitcodes
 from stash2plex_integrations.cli.appctx import open_app
 from stash2plex_integrations.cli.appctx import settings_from_args
 from stash2plex_integrations.cli.render import print_json
@@ -25,6 +28,11 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    #: For a failed check, what kind of failure it is (``admin.failure_kind``): a failed
+    #: check is a configuration problem unless a server said otherwise.
+    kind: str | None = attrs.field(
+        default=attrs.Factory(lambda self: None if self.ok else "configuration", takes_self=True)
+    )
 
 
 def _settings_check(args: argparse.Namespace) -> tuple[Check, Settings | None]:
@@ -33,6 +41,8 @@ def _settings_check(args: argparse.Namespace) -> tuple[Check, Settings | None]:
     except InvalidSettingsError as exc:
         problems = "; ".join(str(p) for p in exc.problems)
         return Check("settings", False, problems, "correct these keys in the settings file or environment"), None
+    except ConfigurationError as exc:
+        return Check("settings", False, str(exc), "fix the settings file named above, or --config PATH"), None
     missing = [name for name in ("plex_url", "plex_token", "stash_url") if getattr(settings, name) is None]
     if missing:
         return (
@@ -76,9 +86,9 @@ def _probe(name: str, call: Callable[[], object], fix_auth: str, fix_down: str) 
     try:
         info = call()
     except AuthenticationError as exc:
-        return Check(name, False, str(exc), fix_auth)
+        return Check(name, False, str(exc), fix_auth, "authentication")
     except Stash2PlexError as exc:
-        return Check(name, False, f"{type(exc).__name__}: {exc}", fix_down)
+        return Check(name, False, f"{type(exc).__name__}: {exc}", fix_down, admin.failure_kind(exc))
     return Check(name, True, f"{getattr(info, 'name', '')} {getattr(info, 'version', '')}".strip())
 
 
@@ -103,7 +113,9 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
                 try:
                     sections = app.plex.sections()
                 except Stash2PlexError as exc:
-                    checks.append(Check("plex libraries", False, str(exc), "check plex_sections"))
+                    checks.append(
+                        Check("plex libraries", False, str(exc), "check plex_sections", admin.failure_kind(exc))
+                    )
                 else:
                     shown = ", ".join(f"{s.title} ({', '.join(s.locations)})" for s in sections)
                     checks.append(
@@ -118,6 +130,8 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit code: that of the most fundamental failed check (configuration, then
+    authentication, then unavailable), ``0`` when every check passed."""
     checks = run_checks(args)
     if args.json:
         print_json(checks)
@@ -126,7 +140,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
             if check.fix:
                 print(f"     fix: {check.fix}")
-    return 0 if all(c.ok for c in checks) else 1
+    return exitcodes.for_kinds([c.kind for c in checks if not c.ok])
 
 
 __all__ = ["Check", "cmd_doctor", "run_checks"]

@@ -5,25 +5,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
+from typing import cast
 
 from stash2plex_core.errors import AuthenticationError
 from stash2plex_core.errors import ConfigurationError
 from stash2plex_core.errors import Stash2PlexError
 from stash2plex_core.errors import TransientError
+from stash2plex_core.services.admin import DrainLeaseHeldError
+from stash2plex_core.services.reconcile import ReconcileBusyError
 from stash2plex_integrations.cli import commands
 from stash2plex_integrations.cli import demo
 from stash2plex_integrations.cli.appctx import add_global_options
+from stash2plex_integrations.cli.appctx import open_app
+from stash2plex_integrations.cli.appctx import scrub
 from stash2plex_integrations.cli.doctor import cmd_doctor
+from stash2plex_integrations.cli.exitcodes import EXIT_AUTHENTICATION
+from stash2plex_integrations.cli.exitcodes import EXIT_BUSY
+from stash2plex_integrations.cli.exitcodes import EXIT_CONFIGURATION
+from stash2plex_integrations.cli.exitcodes import EXIT_ERROR
+from stash2plex_integrations.cli.exitcodes import EXIT_INTERRUPTED
+from stash2plex_integrations.cli.exitcodes import EXIT_OK
+from stash2plex_integrations.cli.exitcodes import EXIT_UNAVAILABLE
+from stash2plex_integrations.cli.exitcodes import EXIT_USAGE
 
 
-#: Exit codes, so scripts can tell failure kinds apart.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CONFIGURATION = 2
-EXIT_AUTHENTICATION = 3
-EXIT_UNAVAILABLE = 4
-EXIT_INTERRUPTED = 130
+class Parser(argparse.ArgumentParser):
+    """argparse with its own exit code for usage errors (argparse's 2 is our configuration code)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _version() -> str:
@@ -33,13 +47,21 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="stash2plex",
         description="Keep Plex's metadata in step with Stash.",
+        epilog=f"exit codes: {EXIT_OK} ok, {EXIT_ERROR} failure, {EXIT_CONFIGURATION} configuration, "
+        f"{EXIT_AUTHENTICATION} authentication, {EXIT_UNAVAILABLE} unavailable (try later), "
+        f"{EXIT_BUSY} another process holds the drain lease, {EXIT_USAGE} usage, {EXIT_INTERRUPTED} interrupted",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    settings_options = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    # Every sub-parser is a ``Parser`` (argparse uses the parent's class), typed as its base.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
+    settings_options = Parser(add_help=False)
     add_global_options(settings_options)
     demo.add_parser(sub)
     commands.add_parsers(sub, settings_options)
@@ -87,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     provider_serve = provider_sub.add_parser("serve", help="serve the provider until interrupted")
     provider_serve.add_argument("--host", default=None, help="bind address (default: provider_host)")
     provider_serve.add_argument("--port", type=int, default=None, help="TCP port (default: provider_port)")
-    _add_reconcile_parser(sub)
+    _add_reconcile_parser(sub, settings_options)
     return parser
 
 
@@ -130,6 +152,24 @@ def _cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM, which stop the server normally (exit 0)."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        _serve_simulator(args)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"simulated {args.server} stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def _serve_simulator(args: argparse.Namespace) -> None:
     if args.server == "plex":
         from stash2plex_backends.simulators.plex import serve as serve_plex
 
@@ -161,7 +201,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             session_cookie=args.session_cookie,
             plugin_settings=plugin_settings,
         )
-    return 0
 
 
 def _cmd_plugin(args: argparse.Namespace) -> int:
@@ -196,8 +235,12 @@ def _cmd_provider(args: argparse.Namespace) -> int:
 # --- reconcile (issue 8) ----------------------------------------------------------------
 
 
-def _add_reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rec = sub.add_parser("reconcile", help="find and repair what events missed (missing items, drift, stale scenes)")
+def _add_reconcile_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parent: argparse.ArgumentParser
+) -> None:
+    rec = sub.add_parser(
+        "reconcile", parents=[parent], help="find and repair what events missed (missing items, drift, stale scenes)"
+    )
     rec.add_argument(
         "--scope",
         choices=("full", "incremental", "days"),
@@ -212,13 +255,11 @@ def _add_reconcile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
-    from stash2plex_core import build_app
     from stash2plex_core.services.reconcile import Reconciler
     from stash2plex_core.services.reconcile import report_to_json
-    from stash2plex_integrations.config import load_settings
 
     scope = args.scope or ("days" if args.days is not None else "full")
-    with build_app(load_settings()) as app:
+    with open_app(args) as app:
         reconciler = Reconciler.from_app(app)
         if args.last:
             report = reconciler.last_report()
@@ -251,28 +292,43 @@ COMMANDS = {
 }
 
 
+def _fail(args: argparse.Namespace, message: str) -> None:
+    print(scrub(f"stash2plex: {message}", args), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure becomes one line on stderr and an exit code (see exitcodes)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 0
+        return EXIT_OK
     try:
         return COMMANDS[args.command](args)
     except AuthenticationError as exc:
-        print(f"stash2plex: authentication failed: {exc}", file=sys.stderr)
+        _fail(args, f"authentication failed: {exc}")
         return EXIT_AUTHENTICATION
     except ConfigurationError as exc:
-        print(f"stash2plex: configuration problem: {exc}", file=sys.stderr)
+        _fail(args, f"configuration problem: {exc}")
         return EXIT_CONFIGURATION
+    except (DrainLeaseHeldError, ReconcileBusyError) as exc:
+        _fail(args, f"{exc} (try again when it finishes)")
+        return EXIT_BUSY
     except TransientError as exc:
-        print(f"stash2plex: {type(exc).__name__}: {exc} (try again later)", file=sys.stderr)
+        _fail(args, f"{type(exc).__name__}: {exc} (try again later)")
         return EXIT_UNAVAILABLE
     except Stash2PlexError as exc:
-        print(f"stash2plex: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _fail(args, f"{type(exc).__name__}: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
+        print("stash2plex: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, not a traceback
+        if args.debug:
+            print(scrub("".join(traceback.format_exception(exc)), args), file=sys.stderr, end="")
+        hint = "" if args.debug else " (run with --debug for the traceback)"
+        _fail(args, f"unexpected error: {type(exc).__name__}: {exc}{hint}")
+        return EXIT_ERROR
 
 
 __all__ = ["build_parser", "main"]

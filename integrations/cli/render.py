@@ -57,6 +57,7 @@ class ProgressBar:
         self.every = every
         self.started = time.monotonic()
         self._last_line = 0.0
+        self._last_shown: tuple[int, int] | None = None
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def __call__(self, done: int, total: int) -> None:
@@ -67,7 +68,8 @@ class ProgressBar:
         if self.tty:
             self.stream.write("\r" + text)
             self.stream.flush()
-        elif time.monotonic() - self._last_line >= self.every or done >= total:
+        elif (time.monotonic() - self._last_line >= self.every or done >= total) and self._last_shown != (done, total):
+            self._last_shown = (done, total)
             self.stream.write(text + "\n")
             self.stream.flush()
             self._last_line = time.monotonic()
