@@ -16,11 +16,15 @@ worker uses the SQLite queue and state in a temporary directory. Phases:
   Targets: everything delivered, 0 dead letters, 0 breaker trips, at most 1.5x the requests
   of ``changed``;
 * ``outage``: every scene edited again and, ``--outage-after`` seconds (10) into the
-  drain, Plex answers 503 to everything for ``--outage`` seconds (20). Targets: at most 100
-  requests reach Plex during the outage, 0 dead letters, draining again within 1 s of
-  recovery. "Recovery" is when the worker can know Plex is back, its first successful
-  probe; how long after Plex's return that comes is reported too, and is set by the probe
-  schedule (5 s doubling to 60 s), not by the drain.
+  drain, Plex answers 503 to everything (``--outage-kind 503``) or refuses connections
+  (``refuse``) for ``--outage`` seconds (20). Targets: at most 100 requests reach Plex
+  during the outage, 0 dead letters, draining again within 1 s of recovery. Recovery is
+  measured from the moment Plex answers (accepts connections) again, not from the
+  worker's first successful probe: ``plex_back_to_first_synced_s`` is the headline figure,
+  split into ``plex_back_to_first_successful_probe_s`` (set by the probe schedule, 5 s
+  doubling to 60 s, so up to the probe interval in force) and
+  ``first_successful_probe_to_first_synced_s`` (set by the drain). The ramp's rate in the
+  first second is reported relative to the pre-outage rate (target at least 10 %).
 
 "Everything delivered" is checked after each phase by reading every item back through the
 gateway (outside the timings) and comparing it with the desired state of its scene.
@@ -86,6 +90,12 @@ def _plex_child(conn: Any, scenes: int, seed: int) -> None:
             sim.faults.reseed(args[1])
             for spec in args[0]:
                 sim.faults.add(Fault(**spec))
+            conn.send(None)
+        elif command == "refuse":
+            sim.refuse()
+            conn.send(None)
+        elif command == "accept":
+            sim.accept()
             conn.send(None)
         elif command == "violations":
             conn.send(sim.violations)
@@ -252,8 +262,11 @@ class Bench:
         return {
             "total": call("count"),
             "puts": call("count", "PUT", r"^/library/sections/\d+/all$"),
+            # A job's detail read is single-key, or multi-key when earlier edits' read-backs
+            # ride along with it; a per-scene detail GET is either kind.
             "detail_gets": call("count", "GET", r"^/library/metadata/\d+$"),
             "batch_gets": call("count", "GET", r"^/library/metadata/\d+(,\d+)+$"),
+            "item_reads": call("count", "GET", r"^/library/metadata/\d+(,\d+)*$"),
             "poster_uploads": call("count", "POST", r"^/library/metadata/\d+/posters$"),
             "poster_lists": call("count", "GET", r"^/library/metadata/\d+/posters$"),
             "listings": call("count", "GET", r"^/library/sections/\d+/all$"),
@@ -372,7 +385,7 @@ class Bench:
             "scenes_per_second": round(len(self.ids) / elapsed, 1),
             "plex_requests": counts,
             **self.queue_figures(),
-            "targets": {"puts": 0, "detail_gets": 0},
+            "targets": {"puts": 0, "detail_gets": 0, "item_reads": 0},
         }
 
     def errors_503(self, reference_requests: int | None) -> dict[str, Any]:
@@ -403,7 +416,7 @@ class Bench:
             "targets": {"dead_letters": 0, "breaker_trips": 0, "requests_over_changed_phase_max": 1.5},
         }
 
-    def outage(self, outage_after: float, outage_seconds: float) -> dict[str, Any]:
+    def outage(self, outage_after: float, outage_seconds: float, kind: str = "503") -> dict[str, Any]:
         from stash2plex_core.services.outages import OutageLog
 
         self.edit_all("outage")
@@ -420,11 +433,19 @@ class Bench:
         def outage() -> None:
             time.sleep(outage_after)
             before = self.plex.call("count")
-            self.plex.call("faults", [{"path": ".*", "action": "status", "status": 503}], 0)
+            if kind == "refuse":
+                self.plex.call("refuse")  # refused connections are not recorded as requests
+            else:
+                self.plex.call("faults", [{"path": ".*", "action": "status", "status": 503}], 0)
             marks["down"] = time.monotonic()
             time.sleep(outage_seconds)
             during = self.plex.call("count") - before
-            self.latency()
+            # "back" is taken once Plex answers again: after the faults are gone (503) or
+            # right after it listens again (refuse), before the worker can have noticed.
+            if kind == "refuse":
+                self.plex.call("accept")
+            else:
+                self.latency()
             marks["back"] = time.monotonic()
             marks["requests_during"] = during
 
@@ -450,8 +471,18 @@ class Bench:
         def since(t: float | None, origin: float | None) -> float | None:
             return None if t is None or origin is None else round(t - origin, 3)
 
-        in_window = [t for t in synced if closed is not None and closed <= t < closed + 1.0]
         steady = [t for t in synced if down - 2.0 <= t < down]
+        pre_rate = len(steady) / 2.0
+
+        def first_second(origin: float | None) -> int | None:
+            return None if origin is None else sum(1 for t in synced if origin <= t < origin + 1.0)
+
+        def relative(count: int | None) -> float | None:
+            return None if count is None or not pre_rate else round(count / pre_rate, 3)
+
+        after_back = first_second(back)
+        after_seen = first_second(recovered)
+        baseline = self.app.state.get("health", "ramp-baseline")
         return {
             "outcomes": dict(report.outcomes),
             "seconds": round(elapsed, 2),
@@ -465,8 +496,14 @@ class Bench:
             "first_successful_probe_to_first_synced_s": since(first_after_recovery, recovered),
             "plex_back_to_first_synced_s": since(first_after_back, back),
             "plex_back_to_breaker_closed_s": since(closed, back),
-            "synced_per_second_before_outage": round(len(steady) / 2.0, 1),
-            "synced_in_first_second_after_close": len(in_window),
+            "synced_per_second_before_outage": round(pre_rate, 1),
+            "ramp_full_rate_measured_jobs_per_second": (
+                round(baseline["jobs_per_second"], 1) if baseline and "jobs_per_second" in baseline else None
+            ),
+            "synced_in_first_second_after_plex_back": after_back,
+            "ramp_rate_first_second_after_plex_back_over_pre_outage": relative(after_back),
+            "synced_in_first_second_after_first_successful_probe": after_seen,
+            "ramp_rate_first_second_after_probe_over_pre_outage": relative(after_seen),
             "outage_record": None
             if record is None
             else {
@@ -477,10 +514,12 @@ class Bench:
             "dead_letters": len(self.app.queue.dead_letters()) - dead_before,
             "pending": self.app.queue.counts().pending,
             "delivered": self.verify(),
+            "outage_kind": kind,
             "targets": {
                 "requests_during_outage_max": 100,
                 "dead_letters": 0,
-                "first_successful_probe_to_first_synced_s_max": 1.0,
+                "plex_back_to_first_synced_s_max": 1.0,
+                "ramp_rate_first_second_after_plex_back_over_pre_outage_min": 0.1,
             },
         }
 
@@ -500,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", nargs="*", choices=PHASES, default=list(PHASES))
     parser.add_argument("--outage", type=float, default=20.0, help="seconds of the hard outage")
     parser.add_argument("--outage-after", type=float, default=10.0, help="seconds into the drain it starts")
+    parser.add_argument(
+        "--outage-kind", choices=("503", "refuse"), default="503", help="Plex answers 503, or refuses connections"
+    )
     args = parser.parse_args(argv)
 
     result: dict[str, Any] = {
@@ -525,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
             if "errors_503" in args.phases:
                 result["errors_503"] = bench.errors_503(reference)
             if "outage" in args.phases:
-                result["outage"] = bench.outage(args.outage_after, args.outage)
+                result["outage"] = bench.outage(args.outage_after, args.outage, args.outage_kind)
         finally:
             bench.close()
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)

@@ -35,7 +35,8 @@ CONTROL_VARIABLES: Final = frozenset(
     }
 )
 RECONCILE_SCHEDULES: Final = ("none", "hourly", "daily", "weekly")
-TAG_MODES: Final = ("append", "replace")
+#: How a Stash path look-up compares paths (see ``ports.stash``).
+STASH_PATH_MATCHES: Final = ("exact", "normalised")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -103,6 +104,14 @@ def _url(raw: object) -> str | None:
     if not text.startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
     return text.rstrip("/")
+
+
+def _plain_url(raw: object) -> str | None:
+    """An http(s) URL without a query or fragment: ``?X-Plex-Token=...`` belongs in the token setting."""
+    text = _url(raw)
+    if text is not None and ("?" in text or "#" in text):
+        raise ValueError("must not carry a query string or fragment (put the token in plex_token)")
+    return text
 
 
 def _secret(raw: object) -> Secret | None:
@@ -241,7 +250,7 @@ class Settings:
     """
 
     # Plex
-    plex_url: str | None = _setting(None, _url, "Plex server URL, e.g. http://127.0.0.1:32400")
+    plex_url: str | None = _setting(None, _plain_url, "Plex server URL, e.g. http://127.0.0.1:32400")
     plex_token: Secret | None = _setting(None, _secret, "Plex authentication token", secret=True)
     plex_connect_timeout: float = _setting(5.0, _number(float, 0.1), "Seconds to wait for a Plex connection")
     plex_read_timeout: float = _setting(30.0, _number(float, 0.1), "Seconds to wait for a Plex response")
@@ -249,12 +258,16 @@ class Settings:
     plex_sections: tuple[str, ...] = _setting(
         (), _str_tuple, "Plex library sections to use (empty: all movie sections)"
     )
-    plex_tag_mode: str = _setting("append", _choice(TAG_MODES), "How the Plex server applies tag edits")
     # Stash
     stash_url: str | None = _setting(None, _url, "Stash URL, e.g. http://127.0.0.1:9999")
     stash_api_key: Secret | None = _setting(None, _secret, "Stash API key", secret=True)
     stash_timeout: float = _setting(30.0, _number(float, 0.1), "Seconds to wait for a Stash response")
     stash_verify_tls: bool = _setting(True, _bool, "Verify Stash's TLS certificate")
+    stash_path_match: str = _setting(
+        "exact",
+        _choice(STASH_PATH_MATCHES),
+        "Stash path look-ups: exact, or normalised (ignore case, separators and NFC/NFD)",
+    )
     # Where state lives and which backends serve each port
     data_dir: str | None = _setting(
         None, _optional_str, "Directory for the state database (default: platform data dir)"
@@ -298,7 +311,7 @@ class Settings:
         21600.0, _number(float, 0.0), "How long a transient failure is retried before dead-lettering (6 h)"
     )
     retry_after_max_seconds: float = _setting(
-        3600.0, _number(float, 0.0), "Longest server-sent Retry-After that is honoured as given"
+        3600.0, _number(float, 0.0), "Longer server-sent Retry-After waits are still honoured, but logged as warnings"
     )
     not_in_plex_retry_seconds: float = _setting(
         60.0, _number(float, 1.0), "First retry window while Plex has not scanned a file (doubling, full jitter)"
@@ -338,7 +351,9 @@ class Settings:
         60.0, _number(float, 0.0), "After an outage, seconds over which draining ramps up to full rate"
     )
     ramp_start_fraction: float = _setting(0.1, _number(float, 0.0), "Fraction (0-1] of full rate the ramp starts at")
-    ramp_full_rate: float = _setting(50.0, _number(float, 0.1), "Jobs per second the ramp climbs to")
+    ramp_full_rate: float = _setting(
+        50.0, _number(float, 0.1), "Least jobs/s the ramp climbs to (the measured pre-outage rate when higher)"
+    )
     ramp_error_rate: float = _setting(
         0.3, _number(float, 0.0), "Error rate (0-1) during the ramp above which the rate halves"
     )

@@ -23,6 +23,7 @@ from stash2plex_backends.simulators.plex import PlexSimulator
 from stash2plex_backends.simulators.stash import StashSimulator
 from stash2plex_core import build_app
 from stash2plex_core.app import App
+from stash2plex_core.clocks import ManualClock
 from stash2plex_core.models.matching import PathRule
 from stash2plex_core.models.plex import SCALAR_ATTRS
 from stash2plex_core.models.plex import TAG_ATTRS
@@ -50,11 +51,17 @@ RULE = PathRule(
     stash_template="/data/library/{rest}",
     samples=("/data/library/Studio/file.mp4",),
 )
-#: Settings that keep the real-clock tests fast: short probes, retries and ramp.
-FAST: dict[str, Any] = {
+#: Network timeouts for every test (the HTTP traffic is real, on the loopback interface).
+TIMEOUTS: dict[str, Any] = {
     "plex_connect_timeout": 1.0,
     "plex_read_timeout": 5.0,
     "stash_timeout": 5.0,
+    "plex_concurrency": 4,
+}
+#: Only for tests on the system clock: short retries, probes and ramp so they finish
+#: quickly. A test that passes a ManualClock keeps the real schedules (5 s -> 60 s probes,
+#: a 60 s ramp), since its waits take no time.
+FAST_SCHEDULE: dict[str, Any] = {
     "retry_base_seconds": 0.05,
     "retry_max_seconds": 0.5,
     "not_in_plex_retry_seconds": 1.0,
@@ -64,8 +71,8 @@ FAST: dict[str, Any] = {
     "breaker_half_open_probe_seconds": 0.1,
     "ramp_window_seconds": 1.0,
     "ramp_full_rate": 500.0,
-    "plex_concurrency": 4,
 }
+FAST: dict[str, Any] = {**TIMEOUTS, **FAST_SCHEDULE}
 
 
 def plex_path(stash_path: str) -> str:
@@ -167,8 +174,14 @@ def differences(desired: DesiredPlexState, snapshot: ItemSnapshot, poster_sha1: 
 
 
 @contextmanager
-def simulated(tmp_path: Path, scenes: int, seed: int = SEED, **settings: Any) -> Iterator[Sims]:
-    """Both simulators seeded alike, and an app over them with the SQLite queue and state."""
+def simulated(
+    tmp_path: Path, scenes: int, seed: int = SEED, *, clock: ManualClock | None = None, **settings: Any
+) -> Iterator[Sims]:
+    """Both simulators seeded alike, and an app over them with the SQLite queue and state.
+
+    :param clock: run the app on this clock (every wait then goes through it, while the
+        HTTP traffic stays real); the default schedules apply instead of :data:`FAST_SCHEDULE`.
+    """
     with (
         StashSimulator(scenes, seed, STASH_ROOT, api_key=KEY) as stash_sim,
         PlexSimulator(scenes, seed, library_root=PLEX_ROOT, token=TOKEN) as plex_sim,
@@ -184,11 +197,25 @@ def simulated(tmp_path: Path, scenes: int, seed: int = SEED, **settings: Any) ->
             state_backend="sqlite",
             plex_backend="plexapi",
             stash_backend="stashapi",
-            **{**FAST, **settings},
+            **{**(TIMEOUTS if clock is not None else FAST), **settings},
         )
         registry = build_registry(autoload=False, plugins=BACKEND_PLUGINS)
-        with build_app(chosen, registry=registry) as app:
+        overrides = {"clock": clock} if clock is not None else None
+        with build_app(chosen, registry=registry, overrides=overrides) as app:
             yield Sims(stash_sim, plex_sim, chosen, app)
 
 
-__all__ = ["FAST", "KEY", "PLEX_ROOT", "RULE", "SEED", "STASH_ROOT", "TOKEN", "Sims", "differences", "simulated"]
+__all__ = [
+    "FAST",
+    "FAST_SCHEDULE",
+    "KEY",
+    "PLEX_ROOT",
+    "RULE",
+    "SEED",
+    "STASH_ROOT",
+    "TIMEOUTS",
+    "TOKEN",
+    "Sims",
+    "differences",
+    "simulated",
+]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from stash2plex_core.clocks import ManualClock
 from stash2plex_core.errors import BackendUnavailableError
 from stash2plex_core.models.health import BreakerStatus
 from stash2plex_core.services.breaker import is_refusal
@@ -43,8 +45,26 @@ def test_the_real_gateway_reports_refused_connections_as_refusals(tmp_path: Path
         assert plex.get_item("1001").rating_key == "1001"
 
 
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Poll an observable condition until it holds or ``seconds`` (real time) pass."""
+    deadline = time.monotonic() + seconds
+    tick = threading.Event()
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        tick.wait(0.005)
+    return True
+
+
 def test_plex_outage_mid_drain_every_job_completes_after_recovery(tmp_path: Path) -> None:
-    with simulated(tmp_path, SCENES) as sims:
+    """On a manual clock with the real schedules (probes 5 s -> 60 s), over real HTTP.
+
+    One drain thread, so the manual clock moves only when the worker waits; the test's
+    thread only watches the breaker and brings Plex back.
+    """
+    clock = ManualClock(dt.datetime.now(dt.UTC))
+    with simulated(tmp_path, SCENES, clock=clock, plex_concurrency=1) as sims:
+        settings = sims.settings
         owners = sims.owners()
         # Synced before the outage: some scenes, and the later parts of stacked films (which
         # complete without asking Plex, so they could finish during the outage unaffected).
@@ -57,26 +77,23 @@ def test_plex_outage_mid_drain_every_job_completes_after_recovery(tmp_path: Path
         sims.enqueue(remaining)
 
         marks: dict[str, dt.datetime] = {}
-        opened = threading.Event()
+        seen: dict[str, bool] = {}
 
         def recover() -> None:
-            deadline = time.monotonic() + 20
-            while worker.breaker.status is not BreakerStatus.OPEN and time.monotonic() < deadline:
-                time.sleep(0.02)
-            opened.set()
-            time.sleep(0.8)  # a few failed probes while Plex is still gone
-            marks["accepted"] = dt.datetime.now(dt.UTC)
+            seen["opened"] = wait_for(lambda: worker.breaker.status is BreakerStatus.OPEN)
+            # A couple of failed probes while Plex is still gone (5 s, then 10 s more).
+            seen["probed"] = wait_for(lambda: worker.breaker.snapshot().probe_failures >= 2)
+            marks["accepted"] = clock.now()
             sims.plex_sim.accept()
 
-        marks["refused"] = dt.datetime.now(dt.UTC)
+        marks["refused"] = clock.now()
         sims.plex_sim.refuse()
         thread = threading.Thread(target=recover, daemon=True)
         thread.start()
         report = worker.drain()
         thread.join(30)
 
-        assert opened.is_set()
-        assert "accepted" in marks
+        assert seen == {"opened": True, "probed": True}
         assert report.reason == "empty"
         assert sims.app.queue.counts().pending == 0
         assert sims.app.queue.dead_letters() == []
@@ -90,10 +107,14 @@ def test_plex_outage_mid_drain_every_job_completes_after_recovery(tmp_path: Path
         assert "connection refused" in (outage.cause or "")  # tripped by refusals, not by the count
         assert marks["refused"] <= outage.started_at <= marks["accepted"]
         assert outage.ended_at is not None
-        assert marks["accepted"] <= outage.ended_at <= marks["accepted"] + dt.timedelta(seconds=5)
+        # Seen back by the next probe: at most the longest probe interval after Plex returned.
+        probe_max = dt.timedelta(seconds=settings.breaker_probe_max_seconds)
+        assert marks["accepted"] <= outage.ended_at <= marks["accepted"] + probe_max
         # Every job not finished before Plex went away was held up by the outage.
         assert outage.jobs_affected == len(remaining)
         totals = worker.stats.totals()
         assert totals.dead_lettered == 0
         assert totals.waited >= 1
         assert totals.errors.get("BackendUnavailableError", 0) >= 1
+        # Draining resumed at the ramp's pace from the moment the probe saw Plex back.
+        assert worker.ramp.full_rate() >= settings.ramp_full_rate

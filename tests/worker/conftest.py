@@ -55,6 +55,9 @@ class FlakyPlex(MemoryPlex):
         self.requests = 0
         self.failed_while_down = 0
         self.throttled: list[dt.datetime] = []
+        self.scans: list[dt.datetime] = []
+        #: Seconds every request takes on the manual clock (so jobs take time and rates exist).
+        self.latency = 0.0
 
     def down(self, seconds: float) -> None:
         self.down_from = self.clock.now()
@@ -66,6 +69,8 @@ class FlakyPlex(MemoryPlex):
 
     def _gate(self, name: str) -> None:
         self.requests += 1
+        if self.latency:
+            self.clock.advance(self.latency)
         if self.unauthorized:
             raise AuthenticationError("Plex answered 401 Unauthorized")
         if self.is_down():
@@ -116,6 +121,7 @@ class FlakyPlex(MemoryPlex):
 
     def _scan(self, path: str) -> None:
         self._gate("scan")
+        self.scans.append(self.clock.now())
         super()._scan(path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
@@ -135,17 +136,17 @@ def test_probe_schedule_backs_off_from_5_to_60_seconds() -> None:
     assert breaker.status is BreakerStatus.OPEN
 
 
-def test_half_open_lets_exactly_one_trial_through_and_closes_after_three_probes() -> None:
+def test_half_open_lets_one_trial_at_a_time_and_closes_after_three_probes() -> None:
     breaker, clock, _ = make()
     trip(breaker)
     clock.advance(5)
     assert breaker.probe(ok) is Transition.HALF_OPENED
     assert breaker.status is BreakerStatus.HALF_OPEN
     assert breaker.try_acquire()  # the one trial
-    assert not breaker.try_acquire()
-    breaker.record(None)
-    breaker.release()
-    assert not breaker.try_acquire()  # one trial per half-open period
+    assert not breaker.try_acquire()  # never two at once
+    breaker.record(PermanentError("400"))  # Plex answered, but the trial proves nothing
+    assert breaker.release(used=True, ok=False) is None
+    assert breaker.snapshot().probe_successes == 1
     assert breaker.seconds_until_probe() == 1.0
     clock.advance(1)
     assert breaker.probe(ok) is None
@@ -155,6 +156,42 @@ def test_half_open_lets_exactly_one_trial_through_and_closes_after_three_probes(
     assert breaker.status is BreakerStatus.CLOSED
     assert breaker.try_acquire()
     assert breaker.snapshot().window == ()
+
+
+def test_successful_trial_jobs_count_and_close_it_without_waiting_for_probes() -> None:
+    """A probe and two trial jobs Plex answered: closed at once, not two probes (2 s) later."""
+    breaker, clock, _ = make()
+    trip(breaker)
+    clock.advance(5)
+    assert breaker.probe(ok) is Transition.HALF_OPENED
+    assert breaker.try_acquire()
+    breaker.record(None)
+    assert breaker.release(used=True, ok=True) is None
+    assert breaker.snapshot().probe_successes == 2
+    assert breaker.seconds_until_probe() == 1.0  # the probe schedule is not pushed back
+    assert breaker.try_acquire()  # the next trial may go at once
+    assert not breaker.try_acquire()
+    clock.advance(0.05)
+    assert breaker.release(used=True, ok=True) is Transition.CLOSED
+    assert breaker.status is BreakerStatus.CLOSED
+    assert breaker.recovered_at == ManualClock.EPOCH + dt.timedelta(seconds=5)
+
+
+def test_a_trial_from_before_a_reopen_does_not_count() -> None:
+    breaker, clock, _ = make()
+    trip(breaker)
+    clock.advance(5)
+    breaker.probe(ok)
+    assert breaker.try_acquire()
+    clock.advance(1)
+
+    def down() -> None:
+        raise BackendUnavailableError("flapping")
+
+    assert breaker.probe(down) is Transition.REOPENED
+    assert breaker.release(used=True, ok=True) is None
+    assert breaker.status is BreakerStatus.OPEN
+    assert breaker.snapshot().probe_successes == 0
 
 
 def test_trial_that_says_nothing_about_health_can_be_retried() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -107,7 +106,7 @@ def test_a_worker_rides_out_a_failed_write_within_the_job(world: World, monkeypa
     monkeypatch.setattr(world.plex, "_apply", flaky_apply)
     outcomes = world.drive(worker)
     assert [o.kind for _, o in outcomes] == [OutcomeKind.SYNCED]  # not a RETRY: the read was kept
-    assert world.plex.calls["get_items"] == 2  # the one detail read, and the batched read-back
+    assert world.plex.calls["get_items"] == 2  # the one detail read, and the read-back of the edit
     assert OutageLog(world.state).history() == ()
 
 
@@ -117,26 +116,34 @@ def test_the_guard_lets_at_most_its_limit_of_calls_reach_plex(world: World, monk
     guard.limit(2)
     active = 0
     peak = 0
-    lock = threading.Lock()
+    changed = threading.Condition()
+    release = threading.Event()
     get_items = world.plex._get_items
 
-    def slow_get_items(keys: list[str]) -> list[PlexItemState]:
+    def held_get_items(keys: list[str]) -> list[PlexItemState]:
         nonlocal active, peak
-        with lock:
+        with changed:
             active += 1
             peak = max(peak, active)
-        time.sleep(0.02)
-        with lock:
+            changed.notify_all()
+        release.wait(5)  # every call stays inside until the test lets them go
+        with changed:
             active -= 1
         return get_items(keys)
 
-    monkeypatch.setattr(world.plex, "_get_items", slow_get_items)
+    monkeypatch.setattr(world.plex, "_get_items", held_get_items)
     threads = [threading.Thread(target=guard.get_items, args=([world.keys["1"]],)) for _ in range(6)]
     for thread in threads:
         thread.start()
+    with changed:
+        assert changed.wait_for(lambda: active == 2, timeout=5)
+        # A third call would arrive at once without the limit; give it a bounded chance to.
+        assert not changed.wait_for(lambda: active > 2, timeout=0.2)
+    release.set()
     for thread in threads:
-        thread.join()
+        thread.join(5)
     assert peak == 2
+    assert active == 0
     guard.limit(None)
 
 
@@ -146,28 +153,43 @@ def test_a_drain_works_more_jobs_than_it_sends_requests(world: World, monkeypatc
     active = 0
     peak = 0
     lock = threading.Lock()
+    # The first three scene reads meet here: they can only all arrive if three jobs are
+    # in flight at once (two Plex slots plus one), in three different threads.
+    meeting = threading.Barrier(3, timeout=5)
+    reads = 0
     get_scene = world.stash._get_scene
 
-    def slow_get_scene(scene_id: str) -> StashScene | None:
+    def meeting_get_scene(scene_id: str) -> StashScene | None:
+        nonlocal reads
         with lock:
             seen.add(threading.current_thread().name)
+            reads += 1
+            meet = reads <= 3
+        if meet:
+            meeting.wait()
         return get_scene(scene_id)
 
+    both_in = threading.Condition()
     get_items = world.plex._get_items
+    calls = 0
 
-    def slow_get_items(keys: list[str]) -> list[PlexItemState]:
-        nonlocal active, peak
-        with lock:
+    def overlapping_get_items(keys: list[str]) -> list[PlexItemState]:
+        nonlocal active, peak, calls
+        with both_in:
             active += 1
+            calls += 1
             peak = max(peak, active)
-        time.sleep(0.005)
-        with lock:
+            both_in.notify_all()
+            if calls <= 2:  # the first two reads wait for each other: both slots busy at once
+                both_in.wait_for(lambda: peak >= 2, timeout=5)
+        with both_in:
             active -= 1
         return get_items(keys)
 
-    monkeypatch.setattr(world.stash, "_get_scene", slow_get_scene)
-    monkeypatch.setattr(world.plex, "_get_items", slow_get_items)
+    monkeypatch.setattr(world.stash, "_get_scene", meeting_get_scene)
+    monkeypatch.setattr(world.plex, "_get_items", overlapping_get_items)
     report = world.worker().drain(concurrency=2)
     assert dict(report.outcomes) == {"synced": 24}
-    assert peak <= 2  # Plex never sees more than the concurrency
+    assert not meeting.broken
+    assert peak == 2  # Plex sees at most the concurrency, and it was reached
     assert len(seen) == 3  # two Plex slots, one more job in flight

@@ -129,3 +129,51 @@ def test_stop_ends_it() -> None:
     ramp.start()
     ramp.stop()
     assert ramp.rate() is None
+
+
+def drain_at(ramp: RecoveryRamp, clock: ManualClock, rate: float, jobs: int) -> None:
+    for _ in range(jobs):
+        clock.advance(1 / rate)
+        ramp.record(True)
+
+
+def test_full_rate_is_the_throughput_measured_before_the_outage() -> None:
+    ramp, clock, store = make(ramp_full_rate=1.0)
+    drain_at(ramp, clock, 174.0, 2000)
+    assert ramp.measured_rate() == pytest.approx(174.0)
+    assert ramp.capture() == pytest.approx(174.0)
+    clock.advance(20)  # the outage
+    ramp.start()
+    assert ramp.rate() == pytest.approx(17.4)  # 10 % of what the drain really did, not of a constant
+    assert RecoveryRamp(Settings(ramp_full_rate=1.0), clock, store).rate() == pytest.approx(17.4)
+    assert store.get("health", "ramp-baseline") == {"jobs_per_second": pytest.approx(174.0)}
+
+
+def test_the_setting_is_the_floor_and_the_fallback() -> None:
+    ramp, clock, _ = make()
+    drain_at(ramp, clock, 20.0, 200)
+    ramp.capture()
+    ramp.start()
+    assert ramp.rate() == pytest.approx(5.0)  # 10 % of ramp_full_rate (50), higher than 20 jobs/s
+    fresh, _, _ = make(ramp_full_rate=30.0)
+    assert fresh.capture() is None  # nothing measured
+    fresh.start()
+    assert fresh.rate() == pytest.approx(3.0)
+
+
+def test_a_throttled_ramp_does_not_become_the_next_full_rate() -> None:
+    ramp, clock, _ = make(ramp_full_rate=1.0)
+    drain_at(ramp, clock, 100.0, 500)
+    ramp.capture()
+    ramp.start()
+    drain_at(ramp, clock, 10.0, 100)  # a second outage hits during the ramp
+    assert ramp.measured_rate() is None
+    assert ramp.capture() == pytest.approx(100.0)  # the last unthrottled measurement is kept
+
+
+def test_the_ramp_can_start_at_the_moment_recovery_was_seen() -> None:
+    ramp, clock, _ = make()
+    seen = clock.now()
+    clock.advance(30)
+    ramp.start(at=seen)
+    assert ramp.rate() == pytest.approx(25.0)  # half-way through the 60 s window already

@@ -93,11 +93,34 @@ def test_retry_after_as_http_date_string_is_honoured() -> None:
     assert decision.when == NOW + dt.timedelta(minutes=5)
 
 
-def test_absurd_retry_after_is_clamped() -> None:
+@pytest.mark.parametrize("seconds", [7200, 3 * 86400, 10**9])
+def test_a_long_retry_after_is_honoured_in_full_and_flagged(seconds: int) -> None:
+    """Never before Retry-After, even past the 1 h warning threshold or the 6 h horizon."""
     policy = RetryPolicy(Settings(retry_after_max_seconds=3600), random.Random(3))
-    decision = policy.decide(TransientError("429", retry_after=10**9), 1, None, NOW)
+    decision = policy.decide(TransientError("429", retry_after=seconds), 1, None, NOW)
     assert isinstance(decision, Retry)
-    assert decision.delay == 3600
+    assert decision.delay == seconds
+    assert decision.when == NOW + dt.timedelta(seconds=seconds)
+    assert decision.retry_after == seconds
+    assert decision.long_pushback
+
+
+def test_a_retry_after_past_the_horizon_still_gets_its_attempt() -> None:
+    """Failing for 5 h with a 2 h Retry-After: it waits (no dead letter), the next failure decides."""
+    policy = RetryPolicy(Settings(), random.Random(3))
+    first = NOW - dt.timedelta(hours=5)
+    decision = policy.decide(TransientError("503", retry_after=7200), 10, first, NOW)
+    assert isinstance(decision, Retry)
+    assert decision.when == NOW + dt.timedelta(hours=2)
+    later = decision.when
+    assert isinstance(policy.decide(TransientError("503"), 11, first, later), DeadLetterNow)
+
+
+def test_a_short_retry_after_is_not_flagged() -> None:
+    policy = RetryPolicy(Settings(retry_base_seconds=0), random.Random(3))
+    decision = policy.decide(TransientError("429", retry_after=30), 1, None, NOW)
+    assert isinstance(decision, Retry)
+    assert (decision.delay, decision.long_pushback) == (30, False)
 
 
 def test_shorter_retry_after_than_backoff_keeps_backoff() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import logging
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -19,6 +21,8 @@ from stash2plex_core.models.plex import ImageKind
 from stash2plex_core.models.plex import PlexEdit
 from stash2plex_core.serde import from_document
 from stash2plex_core.services.outages import OutageLog
+from stash2plex_core.services.worker import SUCCESS_KINDS
+from stash2plex_core.services.worker import JobOutcome
 from stash2plex_core.services.worker import OutcomeKind
 from stash2plex_core.services.worker import ReviewEntry
 from stash2plex_core.services.worker import SyncWorker
@@ -54,7 +58,8 @@ def test_full_drain(world: World) -> None:
     assert world.queue.dead_letters() == []
     assert_synced(world, ids)
     assert world.plex.calls["apply"] == 60  # the PUT and the poster upload: one guarded call each
-    # one detail read per scene plus one batched read-back of the edited items' updatedAt
+    # One detail read per scene, each also reading back the previous edit's updatedAt, and
+    # one read-back of the last edit.
     assert world.plex.calls["get_items"] == 31
     assert world.plex.calls.get("resolve_path", 0) == 0  # the path index answered
     totals = worker.stats.totals()
@@ -79,6 +84,37 @@ def test_unchanged_redrain_sends_nothing_and_reads_no_details(world: World) -> N
     assert world.plex.calls.get("resolve_path", 0) == 0
     assert world.plex.calls == {"iter_items": 1}  # one incremental index refresh
     assert world.stash.calls.get("fetch_image", 0) == 0
+
+
+def test_a_changed_scene_costs_one_read_and_one_edit_and_the_next_redrain_skips(world: World) -> None:
+    ids = world.scenes(40)
+    world.worker().drain()
+    for scene_id in ids:
+        world.scene(scene_id, title=f"Renamed {scene_id}")  # same poster
+    world.queue.enqueue_many(ids)
+    world.plex.calls.clear()
+    report = world.worker().drain()
+    assert dict(report.outcomes) == {"synced": 40}
+    assert world.plex.calls["apply"] == 40
+    assert world.plex.calls["get_items"] == 41  # 40 reads carrying the read-backs, plus the last one
+    assert "iter_items" not in world.plex.calls  # no listing: nothing could be skipped
+    assert world.item("7").metadata.title == "Renamed 7"
+    world.plex.calls.clear()
+    world.queue.enqueue_many(ids)
+    assert dict(world.worker().drain().outcomes) == {"skipped": 40}
+    assert world.plex.calls == {"iter_items": 1}
+
+
+def test_a_new_file_found_by_the_lazy_index_refresh_costs_no_lookup(world: World) -> None:
+    world.scenes(3)
+    world.worker().drain()
+    world.scene("9")  # Plex scanned it after the index was built
+    world.queue.enqueue("9")
+    world.plex.calls.clear()
+    report = world.worker().drain()
+    assert dict(report.outcomes) == {"synced": 1}
+    assert world.plex.calls.get("iter_items") == 1
+    assert "resolve_path" not in world.plex.calls
 
 
 def test_redrain_without_the_index_still_sends_nothing(world: World) -> None:
@@ -141,18 +177,131 @@ def test_refused_connections_trip_after_five(world: World) -> None:
     assert world.queue.counts().pending == 0
 
 
-def test_ramp_starts_at_recovery_and_paces_the_drain(world: World) -> None:
-    world.scenes(60)
+Seen = list[tuple[dt.datetime, JobOutcome]]
+
+
+def run(world: World, worker: SyncWorker, seen: Seen, until: Callable[[], bool], limit: int = 100_000) -> None:
+    """Like ``World.drive``, but stops as soon as ``until()`` holds."""
+    for _ in range(limit):
+        if until():
+            return
+        outcome = worker.run_once()
+        if outcome is not None:
+            seen.append((world.clock.now(), outcome))
+            continue
+        wait = worker._idle_wait(600.0)
+        if wait is None:
+            return
+        world.clock.advance(max(wait, 0.001))
+    raise AssertionError("never got there")
+
+
+def in_window(seen: Seen, start: dt.datetime, seconds: float, kinds: frozenset[OutcomeKind] = SUCCESS_KINDS) -> int:
+    end = start + dt.timedelta(seconds=seconds)
+    return sum(1 for t, o in seen if start <= t < end and o.kind in kinds)
+
+
+def outage_then_recovery(world: World) -> tuple[SyncWorker, Seen, float, dt.datetime]:
+    """Drain at a measurable rate (10 ms per Plex request), take Plex away, bring it back.
+
+    Returns the worker, the outcomes, the measured pre-outage rate and the moment Plex
+    became reachable again, which is when the probe schedule (5 s, then 10 s more) next
+    looks: the second probe after the breaker opened.
+    """
+    world.plex.latency = 0.01
+    world.scenes(450)
     worker = world.worker()
-    world.plex.down(30)
-    outcomes = world.drive(worker)
-    assert all(o.kind is not OutcomeKind.DEAD_LETTERED for _, o in outcomes)
-    ended = OutageLog(world.state).history()[0].ended_at
-    assert ended is not None
-    after = sorted(t for t, o in outcomes if o.kind is OutcomeKind.SYNCED and t >= ended)
-    assert after[0] - ended <= dt.timedelta(seconds=3)  # half-open trial, then 2 more probes 1 s apart
-    first_second = [t for t in after if t < after[0] + dt.timedelta(seconds=1)]
-    assert 1 <= len(first_second) <= 6  # about 10 % of the 50 jobs/s full rate
+    worker.refresh_index()
+    seen: Seen = []
+    run(world, worker, seen, until=lambda: len(seen) >= 150)
+    pre_rate = (len(seen) - 1) / (seen[-1][0] - seen[0][0]).total_seconds()
+    world.plex.down(10_000)
+    run(world, worker, seen, until=lambda: worker.breaker.status is BreakerStatus.OPEN)
+    first_probe = worker.breaker.snapshot().next_probe_at
+    assert first_probe is not None
+    reachable = first_probe + dt.timedelta(seconds=10)
+    world.plex.down_until = reachable
+    return worker, seen, pre_rate, reachable
+
+
+def test_graduated_drain_starts_within_a_second_of_recovery_at_ten_percent_of_the_measured_rate() -> None:
+    world = World(ramp_window_seconds=10.0, ramp_full_rate=1.0)
+    worker, seen, pre_rate, reachable = outage_then_recovery(world)
+    assert 25 <= pre_rate <= 40  # three 10 ms requests per first sync
+    run(world, worker, seen, until=lambda: False)
+    assert world.queue.counts().pending == 0
+    assert world.queue.dead_letters() == []
+    assert dt.timedelta(0) <= worker.breaker.recovered_at - reachable <= dt.timedelta(seconds=0.05)  # type: ignore[operator]
+    assert worker.ramp.measured_rate() is not None  # measuring again after the ramp
+    # The full rate the ramp climbed to is the one measured before the outage, not 1 job/s.
+    assert OutageLog(world.state).history()[0].ended_at == worker.breaker.recovered_at
+    assert world.state.get("health", "ramp-baseline")["jobs_per_second"] == pytest.approx(  # type: ignore[index]
+        pre_rate, rel=0.05
+    )
+    after = sorted(t for t, o in seen if o.kind in SUCCESS_KINDS and t >= reachable)
+    # Measured from the moment Plex is reachable again: draining within a second...
+    assert after[0] - reachable <= dt.timedelta(seconds=0.1)
+    first_second = in_window(seen, reachable, 1.0)
+    # ...at no less than 10 % of the full rate, and graduated: far from all of it.
+    assert 0.1 * pre_rate <= first_second <= 0.25 * pre_rate
+    # Half-way through the 10 s window about half the rate; after it, the full rate.
+    half_way = in_window(seen, reachable + dt.timedelta(seconds=4.5), 1.0)
+    assert 0.3 * pre_rate <= half_way <= 0.7 * pre_rate
+    assert in_window(seen, reachable + dt.timedelta(seconds=11), 1.0) >= 0.85 * pre_rate
+    assert not worker.ramp.active
+
+
+def test_the_breaker_closes_on_trial_jobs_not_two_idle_probes_later() -> None:
+    world = World(ramp_window_seconds=10.0, ramp_full_rate=1.0)
+    worker, seen, _, reachable = outage_then_recovery(world)
+    closed_at: list[dt.datetime] = []
+
+    def closed() -> bool:
+        if worker.breaker.status is BreakerStatus.CLOSED:
+            closed_at.append(world.clock.now())
+            return True
+        return False
+
+    run(world, worker, seen, until=closed)
+    assert closed_at[0] - reachable <= dt.timedelta(seconds=0.5)  # a probe and two trials
+    trials = [o for t, o in seen if reachable <= t <= closed_at[0]]
+    assert [o.kind for o in trials] == [OutcomeKind.SYNCED, OutcomeKind.SYNCED]
+    assert world.plex.calls["ping"] == 1  # only the probe that found Plex: the trials closed it
+
+
+def test_recovery_that_falls_between_probes_drains_within_a_second_of_the_next_probe() -> None:
+    """Plex cannot be seen back before a probe looks: the lag is the probe schedule's (<= 60 s)."""
+    world = World(ramp_window_seconds=10.0, ramp_full_rate=1.0)
+    worker, seen, pre_rate, reachable = outage_then_recovery(world)
+    world.plex.down_until = reachable - dt.timedelta(seconds=7)  # back 3 s after the first probe failed
+    run(world, worker, seen, until=lambda: False)
+    assert dt.timedelta(0) <= worker.breaker.recovered_at - reachable <= dt.timedelta(seconds=0.05)  # type: ignore[operator]
+    assert in_window(seen, world.plex.down_until, 7.0) == 0
+    assert in_window(seen, reachable, 1.0) >= 0.1 * pre_rate
+
+
+def test_the_ramp_halves_when_errors_pass_thirty_percent() -> None:
+    world = World(ramp_window_seconds=10.0, ramp_full_rate=1.0)
+    worker, seen, pre_rate, reachable = outage_then_recovery(world)
+    run(world, worker, seen, until=lambda: world.clock.now() >= reachable)
+    world.plex.error_rate = 0.45
+    multipliers: list[float] = []
+
+    def sample() -> bool:
+        multipliers.append(worker.ramp.multiplier)
+        return world.clock.now() >= reachable + dt.timedelta(seconds=6)
+
+    run(world, worker, seen, until=sample)
+    assert len(OutageLog(world.state).history()) == 1  # random errors did not trip it again
+    assert min(multipliers) <= 0.5
+    # Attempts in seconds 2-5 of the ramp: the error-free schedule allows about
+    # pre_rate x (the mean fraction 0.35) x 3 s; halving allows about half of that.
+    attempts = in_window(seen, reachable + dt.timedelta(seconds=2), 3.0, frozenset(OutcomeKind))
+    assert attempts <= 0.75 * pre_rate * 0.35 * 3
+    world.plex.error_rate = 0.0
+    run(world, worker, seen, until=lambda: False)
+    assert world.queue.counts().pending == 0
+    assert world.queue.dead_letters() == []
 
 
 def test_random_5xx_and_429_everything_completes(world: World) -> None:
@@ -233,15 +382,42 @@ def test_file_not_yet_in_plex_is_scanned_and_synced_later(world: World) -> None:
 
 def test_missing_file_keeps_retrying_on_the_long_schedule_and_scans_once_per_window(world: World) -> None:
     world.scene("1", in_plex=False)
-    world.scene("2", in_plex=False)
+    world.scene("2", in_plex=False)  # same folder: its scans are shared
     world.queue.enqueue_many(["1", "2"])
-    worker = world.worker()
-    worker.refresh_index()
-    outcomes = [worker.run_once(), worker.run_once()]
-    assert all(o is not None and o.kind is OutcomeKind.RETRY for o in outcomes)
-    assert world.plex.calls["scan"] == 1  # same folder: one scan request
-    letters = world.queue.dead_letters()
-    assert letters == []
+    worker = world.worker(seed=7)
+    outcomes = world.drive(worker)
+    policy = worker.policy
+    window = world.settings.not_in_plex_retry_seconds
+    for scene_id in ("1", "2"):
+        mine = [(t, o) for t, o in outcomes if o.scene_id == scene_id]
+        first = mine[0][0]
+        *retries, (last_at, last) = mine
+        assert all(o.kind is OutcomeKind.RETRY and o.error_class == "NotInPlexYetError" for _, o in retries)
+        for n, ((at, outcome), (next_at, _)) in enumerate(itertools.pairwise(mine)):
+            # Full jitter within the not-in-Plex window (60 s doubling to 1 h), and the next
+            # attempt exactly when it came due, never earlier.
+            assert outcome.retry_at is not None
+            delay = (outcome.retry_at - at).total_seconds()
+            assert 0 <= delay <= policy.not_in_plex.backoff.window(n)
+            assert next_at == outcome.retry_at
+        assert max(policy.not_in_plex.backoff.window(n) for n in range(len(mine))) == 3600
+        # Still retrying at 23 h (delays never exceed 1 h, so an attempt falls in hour 24)...
+        late = [o for t, o in retries if t - first >= dt.timedelta(hours=23)]
+        assert late
+        assert all(o.kind is OutcomeKind.RETRY for o in late)
+        # ...and dead-lettered only once the 24 h horizon had passed.
+        assert last.kind is OutcomeKind.DEAD_LETTERED
+        assert last_at - first >= dt.timedelta(hours=24)
+        assert retries[-1][0] - first < dt.timedelta(hours=24)
+        assert len(mine) >= world.settings.max_attempts
+    # The folder was scanned at the first attempt, and again later, never twice in one window.
+    scans = world.plex.scans
+    assert scans[0] == outcomes[0][0]
+    assert len(scans) > 2
+    assert all((b - a).total_seconds() >= window for a, b in itertools.pairwise(scans))
+    assert len(scans) < len(outcomes)  # two scenes, one folder: not a scan per attempt
+    assert {d.scene_id for d in world.queue.dead_letters()} == {"1", "2"}
+    assert all(d.error_class == "NotInPlexYetError" for d in world.queue.dead_letters())
 
 
 def test_scene_outside_every_plex_library_is_dropped_not_retried() -> None:
@@ -384,7 +560,27 @@ def test_logs_are_structured_with_a_correlation_id_and_no_secrets(caplog: pytest
     retry = next(r for r in caplog.records if getattr(r, "event", None) == "job_retry")
     journey = [r for r in caplog.records if getattr(r, "scene_id", None) == retry.scene_id]  # type: ignore[attr-defined]
     assert len({r.correlation_id for r in journey}) == 2  # type: ignore[attr-defined]  # two attempts
+    # One queued change across its attempts: the same job id and enqueue time (the queue
+    # row the hook wrote), attempts 1 then 2.
+    job = [r for r in journey if hasattr(r, "job_id")]
+    assert {(r.job_id, r.job_enqueued_at) for r in job} == {(retry.job_id, retry.job_enqueued_at)}  # type: ignore[attr-defined]
+    assert dt.datetime.fromisoformat(retry.job_enqueued_at) == world.clock.EPOCH  # type: ignore[attr-defined]
+    assert sorted({r.attempt for r in job}) == [1, 2]  # type: ignore[attr-defined]
     assert "SECRET" not in caplog.text
+
+
+def test_a_long_retry_after_is_honoured_in_full(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """Never before Retry-After, even when it is longer than retry_after_max_seconds (1 h)."""
+    world.scenes(1)
+    world.plex.fail_next = [TransientError("Plex answered 429", retry_after=7200)]
+    with caplog.at_level(logging.WARNING, logger="stash2plex.worker"):
+        outcomes = world.drive(world.worker())
+    (failed_at, failed), (synced_at, synced) = outcomes
+    assert failed.kind is OutcomeKind.RETRY
+    assert failed.retry_at == failed_at + dt.timedelta(hours=2)
+    assert synced.kind is OutcomeKind.SYNCED
+    assert synced_at >= failed_at + dt.timedelta(hours=2)
+    assert [r.event for r in caplog.records if getattr(r, "event", "") == "long_retry_after"] == ["long_retry_after"]  # type: ignore[attr-defined]
 
 
 def test_concurrent_drain_completes_everything() -> None:

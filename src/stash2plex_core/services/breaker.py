@@ -18,9 +18,14 @@ they are ignored: they count neither for nor against.
 While open, the worker claims nothing (jobs wait instead of burning attempts) and probes
 Plex's ``/identity`` (:meth:`~stash2plex_core.ports.plex.PlexGateway.ping`) after
 ``breaker_probe_base_seconds``, doubling to ``breaker_probe_max_seconds`` (5 s → 60 s).
-The first successful probe half-opens it: one trial job goes through, probes continue
-every ``breaker_half_open_probe_seconds``, and ``breaker_close_after_probes`` successful
-probes in a row close it. A failed probe or a failed trial re-opens it.
+The first successful probe half-opens it: one trial job at a time goes through (the next
+as soon as the last one finished), probes continue every
+``breaker_half_open_probe_seconds``, and ``breaker_close_after_probes`` successes in a row
+close it, counting both probes and trial jobs that Plex answered. Counting real jobs is
+what lets draining resume within a second of the first successful probe (the probe and
+two quick trials) instead of after two more idle probes a second apart, while still only
+one job at a time tests a server that just came back. A failed probe or a failed trial
+re-opens it.
 """
 
 from __future__ import annotations
@@ -115,7 +120,9 @@ class CircuitBreaker:
         self._lock = threading.RLock()
         self._unsaved = 0
         self._trial_in_flight = False
-        self._trial_used = False
+        #: Bumped on every half-open, so a trial that began before a reopen cannot count.
+        self._generation = 0
+        self._trial_generation = -1
         #: When the current run of failures began (``None`` after a success); the outage start.
         self.failing_since: dt.datetime | None = None
         #: When Plex was last seen back (the first successful probe of a recovery).
@@ -192,24 +199,37 @@ class CircuitBreaker:
             if self._state.status is BreakerStatus.CLOSED:
                 return True
             if self._state.status is BreakerStatus.HALF_OPEN:
-                return not (self._trial_in_flight or self._trial_used)
+                return not self._trial_in_flight
             return False
 
     def try_acquire(self) -> bool:
-        """Take a permit for one job: always while closed, one trial while half-open, none while open."""
+        """Take a permit for one job: always while closed, one trial at a time while half-open, none while open."""
         with self._lock:
             if not self.ready():
                 return False
             if self._state.status is BreakerStatus.HALF_OPEN:
                 self._trial_in_flight = True
+                self._trial_generation = self._generation
             return True
 
-    def release(self, *, used: bool = True) -> None:
-        """Give back a permit; ``used=False`` when the trial told nothing about Plex's health."""
+    def release(self, *, used: bool = True, ok: bool = True) -> Transition | None:
+        """Give back a permit.
+
+        :param used: ``False`` when the job never reached Plex (its trial told nothing).
+        :param ok: whether Plex answered the job well. A used, ok trial counts as one
+            half-open success (and may close the breaker: :attr:`Transition.CLOSED` is
+            returned); a used trial that was not ok (a ``429``, a ``400``) counts for
+            nothing, and the next trial may go. A failed call already re-opened it.
+        """
         with self._lock:
-            if self._trial_in_flight:
-                self._trial_in_flight = False
-                self._trial_used = self._trial_used or used
+            if not self._trial_in_flight:
+                return None
+            self._trial_in_flight = False
+            if self._state.status is not BreakerStatus.HALF_OPEN or self._trial_generation != self._generation:
+                return None
+            if not (used and ok):
+                return None
+            return self._half_open_success(self.clock.now(), probe=False)
 
     # -- recording calls
 
@@ -269,7 +289,7 @@ class CircuitBreaker:
 
     def _open(self, now: dt.datetime, cause: str, *, reopened: bool) -> Transition:
         self._trial_in_flight = False
-        self._trial_used = False
+        self._generation += 1
         self._state = attrs.evolve(
             self._state,
             status=BreakerStatus.OPEN,
@@ -293,7 +313,7 @@ class CircuitBreaker:
         self._window.clear()
         self._consecutive = 0
         self._trial_in_flight = False
-        self._trial_used = False
+        self._generation += 1
         self._state = BreakerState()
         self._touch(force=True)
         log.info("circuit breaker closed: Plex is back", extra={"event": "breaker_closed"})
@@ -336,26 +356,36 @@ class CircuitBreaker:
 
     def probe_succeeded(self) -> Transition | None:
         with self._lock:
-            now = self.clock.now()
-            successes = self._state.probe_successes + 1
-            if self._state.status is BreakerStatus.OPEN:
-                self.recovered_at = now
-            if successes >= self.settings.breaker_close_after_probes:
-                return self._close()
-            transition = Transition.HALF_OPENED if self._state.status is BreakerStatus.OPEN else None
-            if transition is not None:
-                self._trial_in_flight = False
-                self._trial_used = False
-                log.info("circuit breaker half-open: Plex answered a probe", extra={"event": "breaker_half_opened"})
-            self._state = attrs.evolve(
-                self._state,
-                status=BreakerStatus.HALF_OPEN,
-                probe_successes=successes,
-                probe_failures=0,
-                next_probe_at=now + dt.timedelta(seconds=self.settings.breaker_half_open_probe_seconds),
-            )
-            self._touch(force=True)
-            return transition
+            return self._half_open_success(self.clock.now(), probe=True)
+
+    def _half_open_success(self, now: dt.datetime, *, probe: bool) -> Transition | None:
+        """One success of a probe (any state but closed) or of a half-open trial job."""
+        if self._state.status is BreakerStatus.CLOSED:
+            return None
+        successes = self._state.probe_successes + 1
+        if self._state.status is BreakerStatus.OPEN:
+            self.recovered_at = now
+        if successes >= self.settings.breaker_close_after_probes:
+            return self._close()
+        transition = Transition.HALF_OPENED if self._state.status is BreakerStatus.OPEN else None
+        if transition is not None:
+            self._trial_in_flight = False
+            self._generation += 1
+            log.info("circuit breaker half-open: Plex answered a probe", extra={"event": "breaker_half_opened"})
+        next_probe = (
+            now + dt.timedelta(seconds=self.settings.breaker_half_open_probe_seconds)
+            if probe or self._state.next_probe_at is None
+            else self._state.next_probe_at
+        )
+        self._state = attrs.evolve(
+            self._state,
+            status=BreakerStatus.HALF_OPEN,
+            probe_successes=successes,
+            probe_failures=0,
+            next_probe_at=next_probe,
+        )
+        self._touch(force=True)
+        return transition
 
     def reset(self) -> None:
         """Force the breaker closed (an operator's override)."""

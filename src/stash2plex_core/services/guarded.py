@@ -27,6 +27,7 @@ import attrs
 from stash2plex_core.errors import AuthenticationError
 from stash2plex_core.errors import BackendUnavailableError
 from stash2plex_core.models.health import BreakerStatus
+from stash2plex_core.models.plex import ImageKind
 from stash2plex_core.models.plex import LibrarySection
 from stash2plex_core.models.plex import PlexEdit
 from stash2plex_core.models.plex import PlexItemRef
@@ -145,6 +146,9 @@ class GuardedPlex(_Wrapper):
     def _get_items(self, rating_keys: list[str]) -> list[PlexItemState]:
         return self._call(lambda: self.inner.get_items(rating_keys))
 
+    def _image_hash(self, rating_key: str, kind: ImageKind) -> str | None:
+        return self._call(lambda: self.inner._image_hash(rating_key, kind))
+
     def _apply(self, rating_key: str, edit: PlexEdit) -> None:
         """One guarded call per request: the PUT, then each upload.
 
@@ -190,11 +194,19 @@ class GuardedPlex(_Wrapper):
 
 
 class IndexedPlex(_Wrapper):
-    """Path and file-name look-ups from the index first, Plex only on a miss."""
+    """Path and file-name look-ups from the index first, Plex only on a miss.
 
-    def __init__(self, inner: PlexGateway, index: PlexPathIndex) -> None:
+    :param on_miss: called on a miss before Plex is asked; returns whether it refreshed
+        the index (the worker's lazy refresh), and then the index is asked again.
+    """
+
+    def __init__(self, inner: PlexGateway, index: PlexPathIndex, *, on_miss: Callable[[], bool] | None = None) -> None:
         self.inner = inner
         self.index = index
+        self.on_miss = on_miss
+
+    def _refreshed(self) -> bool:
+        return self.on_miss is not None and self.on_miss()
 
     def ping(self) -> ServerInfo:
         return self.inner.ping()
@@ -203,16 +215,25 @@ class IndexedPlex(_Wrapper):
         return self.inner.sections()
 
     def _resolve_path(self, path: str) -> list[PlexItemRef]:
-        return self.index.resolve(path)
+        found = self.index.lookup(path)
+        if not found and self._refreshed():
+            found = self.index.lookup(path)
+        return found or self.index.resolve(path)
 
     def _find_by_filename(self, filename: str) -> list[PlexItemRef]:
-        return self.index.find_by_filename(filename) or self.inner.find_by_filename(filename)
+        found = self.index.find_by_filename(filename)
+        if not found and self._refreshed():
+            found = self.index.find_by_filename(filename)
+        return found or self.inner.find_by_filename(filename)
 
     def iter_items(self, section_key: str | None = None, *, updated_since: int | None = None) -> Iterator[PlexItemRef]:
         return self.inner.iter_items(section_key, updated_since=updated_since)
 
     def _get_items(self, rating_keys: list[str]) -> list[PlexItemState]:
         return self.inner.get_items(rating_keys)
+
+    def _image_hash(self, rating_key: str, kind: ImageKind) -> str | None:
+        return self.inner._image_hash(rating_key, kind)
 
     def _apply(self, rating_key: str, edit: PlexEdit) -> None:
         self.inner.apply(rating_key, edit)

@@ -11,6 +11,13 @@ One rule per core error class (DESIGN section 7):
   server's ``Retry-After``, for at least ``retry_horizon_seconds`` (6 h) — longer than the
   outages users actually ride out, unlike the predecessor's five tries in 80 s.
 
+A ``Retry-After`` is honoured in full, however long: the job waits for it even past its
+horizon (the horizon only decides what happens when an attempt *fails*, and the attempt
+after the wait is still made). Clamping it would retry before the server allowed, and
+dead-lettering at once would give up on a job before its horizon. A wait longer than
+``retry_after_max_seconds`` is reported (:attr:`Retry.long_pushback`) so the worker can
+log it: a bogus header then parks a job visibly, not silently.
+
 A job is dead-lettered only when it has failed for the whole horizon *and* been tried
 ``max_attempts`` times, so neither a laptop waking after hours nor a burst of fast
 failures kills good work; ``attempt_ceiling`` is the backstop for a job that crashes its
@@ -95,6 +102,10 @@ class Retry:
     when: dt.datetime
     delay: float
     reason: str
+    #: The server's ``Retry-After`` in seconds, when it set the delay.
+    retry_after: float | None = None
+    #: Whether that ``Retry-After`` is longer than ``retry_after_max_seconds`` (honoured anyway).
+    long_pushback: bool = False
 
 
 @attrs.frozen
@@ -143,10 +154,9 @@ class RetryPolicy:
         return self.not_in_plex if isinstance(error, NotInPlexYetError) else self.transient
 
     def retry_after(self, error: BaseException, now: dt.datetime) -> float | None:
-        """The server's ``Retry-After`` carried by ``error``, clamped to ``[0, retry_after_max_seconds]``."""
+        """The server's ``Retry-After`` carried by ``error`` in seconds (``>= 0``, never clamped)."""
         raw = getattr(error, "retry_after", None) if isinstance(error, TransientError) else None
-        seconds = parse_retry_after(raw, now) if isinstance(raw, str | int | float) else None
-        return None if seconds is None else min(seconds, self.settings.retry_after_max_seconds)
+        return parse_retry_after(raw, now) if isinstance(raw, str | int | float) else None
 
     def decide(
         self, error: BaseException, attempts: int, first_failed_at: dt.datetime | None, now: dt.datetime
@@ -170,9 +180,19 @@ class RetryPolicy:
         delay = schedule.backoff.delay(max(0, attempts - 1), self.rng)
         pushback = self.retry_after(error, now)
         reason = "not in Plex yet" if schedule is self.not_in_plex else "transient"
-        if pushback is not None and pushback > delay:
-            delay, reason = pushback, f"{reason}, Retry-After"
-        return Retry(when=now + dt.timedelta(seconds=delay), delay=delay, reason=reason)
+        if pushback is None or pushback <= delay:
+            return Retry(when=now + dt.timedelta(seconds=delay), delay=delay, reason=reason)
+        try:
+            when = now + dt.timedelta(seconds=pushback)
+        except OverflowError:  # a date beyond 9999: wait as long as a datetime can
+            when = dt.datetime.max.replace(tzinfo=now.tzinfo)
+        return Retry(
+            when=when,
+            delay=pushback,
+            reason=f"{reason}, Retry-After",
+            retry_after=pushback,
+            long_pushback=pushback > self.settings.retry_after_max_seconds,
+        )
 
 
 __all__ = [

@@ -12,15 +12,17 @@ One attempt of one job, in order:
 4. **skip** when the desired state's digest equals the recorded one, Plex's ``updatedAt``
    (from the path index, no request) equals the recorded one and the poster's source is
    unchanged: nothing is sent, so an unchanged re-drain costs no PUT and no detail GET;
-5. otherwise **read** the item (one GET), fetch the poster from Stash only when its
-   content may differ, **plan** the smallest edit and **apply** it (at most one PUT plus an
-   upload), **record** the sync and **complete** the job.
+5. otherwise **read** the item (one GET, which also reads back the ``updatedAt`` of a few
+   earlier edits), fetch the poster from Stash only when its content may differ, **plan**
+   the smallest edit and **apply** it (at most one PUT plus an upload), **record** the sync
+   and **complete** the job.
 
 Failures go through :class:`~stash2plex_core.services.retry.RetryPolicy`; a 401 (any
 :class:`~stash2plex_core.errors.ConfigurationError`) stops the worker with a clear message
 and hands the job back without spending an attempt. Every log record carries
-``correlation_id`` (one per job attempt), ``scene_id``, ``job_id`` and ``attempt`` as
-``extra`` fields, so a scene's journey can be followed from the hook to Plex.
+``correlation_id`` (one per job attempt), ``scene_id``, ``job_id``, ``attempt``,
+``job_enqueued_at`` and ``job_events`` as ``extra`` fields, so a scene's journey can be
+followed from the hook's queue row to Plex.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from stash2plex_core.models.matching import Confidence
 from stash2plex_core.models.matching import MatchResult
 from stash2plex_core.models.plex import ImageKind
 from stash2plex_core.models.plex import PlexItemRef
+from stash2plex_core.models.plex import PlexItemState
 from stash2plex_core.models.stash import StashScene
 from stash2plex_core.ports.clock import Clock
 from stash2plex_core.ports.plex import PlexGateway
@@ -97,8 +100,12 @@ log = logging.getLogger("stash2plex.worker")
 SYNC_NAMESPACE = "sync"
 REVIEW_NAMESPACE = "review"
 POSTER_NAMESPACE = "posters"
-#: Edited items whose new ``updatedAt`` is read back in one batched request (the Plex
-#: gateway reads 100 ratingKeys per request).
+#: Recently edited items whose new ``updatedAt`` rides along in the next job's detail
+#: read (``/library/metadata/<this>,<edited>,...``: the same one request), so learning it
+#: costs no request of its own; what is left at the end is read back in one batch.
+PIGGYBACK_CONFIRMS = 4
+#: Edited items awaiting that read-back that force a batched one (the Plex gateway reads
+#: 100 ratingKeys per request); only reached when jobs edit faster than reads carry them.
 CONFIRM_BATCH = 100
 #: Pauses before the immediate retries of a write Plex answered with a 5xx (see
 #: :meth:`GuardedPlex._write <stash2plex_core.services.guarded.GuardedPlex._write>`).
@@ -238,7 +245,9 @@ class SyncWorker:
             sleep=clock.sleep,
         )
         self.index = PlexPathIndex(self.plex, state, clock) if use_index else None
-        lookups: PlexGateway = IndexedPlex(self.plex, self.index) if self.index is not None else self.plex
+        lookups: PlexGateway = (
+            IndexedPlex(self.plex, self.index, on_miss=self._refresh_if_due) if self.index is not None else self.plex
+        )
         self.matcher = Matcher(lookups, PathMapper.compile(settings.path_rules), settings)
         self._lock = threading.RLock()
         self._probe_lock = threading.Lock()
@@ -254,6 +263,10 @@ class SyncWorker:
         self._reviews: set[str] | None = None
         self._locations: tuple[str, ...] | None = None
         self._index_refreshed: float | None = None
+        self._index_lock = threading.RLock()
+        #: Drains started by this worker, and the one the index was last refreshed in.
+        self._drains = 0
+        self._index_drain = -1
 
     @classmethod
     def from_app(cls, app: App, **kwargs: Any) -> SyncWorker:
@@ -303,6 +316,10 @@ class SyncWorker:
             "scene_id": job.scene_id,
             "job_id": job.id,
             "attempt": job.attempts,
+            # The queue row's enqueue time (what the hook wrote): with scene_id it names one
+            # queued change across all its attempts, from the hook's INSERT to Plex.
+            "job_enqueued_at": job.enqueued_at.isoformat(),
+            "job_events": job.events,
         }
         self._local.scene_id = job.scene_id
         try:
@@ -339,8 +356,22 @@ class SyncWorker:
                     started, cause=self.breaker.snapshot().last_error, jobs_affected=len(self._affected)
                 ).started_at
                 self._affected_flushed = len(self._affected)
+            self.ramp.capture()
             self.ramp.stop()
             self._log(logging.WARNING, "Plex outage: circuit breaker opened; jobs wait", event="outage_started")
+        elif transition is Transition.HALF_OPENED:
+            # Plex answered a probe: the ramp starts now, with trial jobs one at a time
+            # until the breaker closes (a probe and two trials: a few hundred milliseconds).
+            self.ramp.start(at=self.breaker.recovered_at or now)
+            self._log(
+                logging.INFO,
+                "Plex answered a probe; trial jobs, then a graduated drain from %.1f jobs/s",
+                self.ramp.rate() or 0.0,
+                event="recovery_started",
+                full_rate=round(self.ramp.full_rate(), 2),
+            )
+        elif transition is Transition.REOPENED:
+            self.ramp.stop()
         elif transition is Transition.CLOSED:
             ended = self.breaker.recovered_at or now
             record = self.outages.end(ended)
@@ -351,7 +382,8 @@ class SyncWorker:
                     self._recovery = _Recovery(started_at=record.started_at, ended_at=ended)
                 self._outage_started = None
                 self._streak.clear()
-            self.ramp.start()
+            if not self.ramp.active:  # closed without a half-open seen by this worker
+                self.ramp.start(at=self.breaker.recovered_at or now)
             self._log(
                 logging.INFO,
                 "Plex is back after %s; draining at a graduated rate",
@@ -418,7 +450,18 @@ class SyncWorker:
         """Bring the Plex path index up to date (one paged listing of what changed)."""
         if self.index is None or self.breaker.status is BreakerStatus.OPEN:
             return
-        self._index_refreshed = self.clock.monotonic()  # a failed refresh is not retried on every job
+        with self._index_lock:
+            started = self.clock.monotonic()
+            try:
+                self._refresh_index()
+            finally:
+                # Marked done only now, so other threads wait for it rather than read the old
+                # index; and marked even on failure, so a failed refresh is not retried per job.
+                self._index_refreshed = started
+                self._index_drain = self._drains
+
+    def _refresh_index(self) -> None:
+        assert self.index is not None
         try:
             update = self.index.refresh()
         except ConfigurationError as exc:
@@ -438,9 +481,35 @@ class SyncWorker:
             event="index_refreshed",
         )
 
-    def _maybe_refresh_index(self) -> None:
+    def _index_due(self) -> bool:
+        """Whether the index should be refreshed before it is trusted for ``updatedAt`` or a miss.
+
+        Refreshes are lazy: once per drain, when a job could be skipped or a path is not
+        indexed, and again every :data:`INDEX_REFRESH_SECONDS`. A drain of changed scenes
+        needs neither (their digests differ; their items are indexed), so it lists nothing.
+        """
+        if self.index is None or self.breaker.status is BreakerStatus.OPEN:
+            return False
         last = self._index_refreshed
-        if self.index is not None and (last is None or self.clock.monotonic() - last >= INDEX_REFRESH_SECONDS):
+        return (
+            last is None or self._index_drain != self._drains or self.clock.monotonic() - last >= INDEX_REFRESH_SECONDS
+        )
+
+    def _refresh_if_due(self) -> bool:
+        """Refresh the index if due (one thread does; the others wait and use it); whether it ran."""
+        if not self._index_due():
+            return False
+        with self._index_lock:
+            if not self._index_due():
+                return False
+            self.refresh_index()
+            return True
+
+    def _prepare_index(self) -> None:
+        """At the start of a drain: build an empty index now; otherwise refresh it when first needed."""
+        if self.index is None:
+            return
+        if self.index.watermark is None or self.index.built_at is None:
             self.refresh_index()
 
     def _library_locations(self) -> tuple[str, ...]:
@@ -527,7 +596,7 @@ class SyncWorker:
         ]
         return sorted(entries, key=lambda e: e.recorded_at)
 
-    # -- confirmations: learn Plex's updatedAt after our edits, in batches ------------------------
+    # -- confirmations: learn Plex's updatedAt after our edits, at no extra request ----------------
 
     def _confirm_later(self, record: SyncRecord) -> None:
         with self._lock:
@@ -536,8 +605,47 @@ class SyncWorker:
         if full:
             self.confirm_edits()
 
+    def _read_item(self, rating_key: str) -> PlexItemState:
+        """The item's detail, read together with up to :data:`PIGGYBACK_CONFIRMS` recently edited items.
+
+        Plex answers ``/library/metadata/a,b,c`` in one request, so the edits of earlier
+        jobs are confirmed by the read this job needs anyway: a changed scene costs one
+        read and one edit, not one and a bit.
+        """
+        with self._lock:
+            self._unconfirmed.pop(rating_key, None)  # this sync supersedes that edit
+            riders = {key: self._unconfirmed.pop(key) for key in list(self._unconfirmed)[:PIGGYBACK_CONFIRMS]}
+        try:
+            items = self.plex.get_items([rating_key, *riders])
+        except BaseException:
+            self._unconfirm(riders)
+            raise
+        found = {item.rating_key: item for item in items}
+        self._store_confirmations(riders, found)
+        current = found.get(rating_key)
+        if current is None:
+            raise NotFoundError(f"Plex has no item with ratingKey {rating_key}")
+        return current
+
+    def _unconfirm(self, pending: dict[str, SyncRecord]) -> None:
+        """Put records back that could not be confirmed (newer edits of the same item win)."""
+        if pending:
+            with self._lock:
+                self._unconfirmed = {**pending, **self._unconfirmed}
+
+    def _store_confirmations(self, pending: Mapping[str, SyncRecord], found: Mapping[str, PlexItemState]) -> int:
+        updates: dict[str, dict[str, Any]] = {}
+        for rating_key, ours in pending.items():
+            item = found.get(rating_key)
+            if item is None or item.updated_at is None or self._record(ours.scene_id) != ours:
+                continue  # gone, or synced again meanwhile: that sync records its own
+            updates[ours.scene_id] = to_document(attrs.evolve(ours, plex_updated_at=item.updated_at))
+        if updates:
+            self.state.put_many(SYNC_NAMESPACE, updates)
+        return len(updates)
+
     def confirm_edits(self) -> int:
-        """Read back the ``updatedAt`` of items edited since the last call (one request per 50).
+        """Read back the ``updatedAt`` of edited items no later read carried (batched, 100 a request).
 
         The next sync of an unchanged scene can then be skipped without a detail read.
         Records changed meanwhile are left alone; on failure the records simply keep no
@@ -546,22 +654,23 @@ class SyncWorker:
         with self._lock:
             pending, self._unconfirmed = self._unconfirmed, {}
         if not pending or self.breaker.status is BreakerStatus.OPEN:
-            with self._lock:
-                self._unconfirmed = {**pending, **self._unconfirmed}
+            self._unconfirm(pending)
             return 0
         try:
             items = self.plex.get_items(list(pending))
         except (TransientError, NotFoundError) as exc:
             self._log(logging.DEBUG, "could not confirm edits: %s", exc, event="confirm_failed")
             return 0
-        updates: dict[str, dict[str, Any]] = {}
-        for item in items:
-            ours = pending[item.rating_key]
-            if item.updated_at is None or self._record(ours.scene_id) != ours:
-                continue
-            updates[ours.scene_id] = to_document(attrs.evolve(ours, plex_updated_at=item.updated_at))
-        self.state.put_many(SYNC_NAMESPACE, updates)
-        return len(updates)
+        return self._store_confirmations(pending, {item.rating_key: item for item in items})
+
+    def _confirm_if_quiet(self) -> None:
+        """Read back what is left once nothing is in flight or ready (no later read will carry it)."""
+        with self._lock:
+            if not self._unconfirmed:
+                return
+        counts = self.queue.counts()
+        if counts.leased == 0 and counts.ready == 0:
+            self.confirm_edits()
 
     def flush(self) -> None:
         """Persist everything buffered: edit confirmations, statistics, breaker window, outage counts."""
@@ -579,28 +688,33 @@ class SyncWorker:
         self._housekeeping()
         if self.stopped() or not self.breaker.ready():
             return None
-        self._maybe_refresh_index()
         wait = self.ramp.acquire()
         if wait > 0:
             self.clock.sleep(wait)
+        # The permit before the claim: while half-open, the threads that cannot have the one
+        # trial leave their jobs in the queue instead of claiming and handing them back.
+        if not self.breaker.try_acquire():
+            return None
         job = self.queue.claim(self.owner, self.settings.lease_seconds)
         if job is None:
+            self.breaker.release(used=False)
             return None
         correlation_id = uuid.uuid4().hex[:16]
+        outcome: JobOutcome | None = None
         with self._context(job, correlation_id):
             self._note_affected(job)
-            if not self.breaker.try_acquire():
-                waiting = self._wait(job, correlation_id, None)
-                self._count(waiting)
-                return waiting
             calls_before = self.plex.calls_made()
-            outcome: JobOutcome | None = None
             try:
                 outcome = self._attempt(job, correlation_id)
-                return outcome
             finally:
                 told = outcome is not None and outcome.kind not in (OutcomeKind.WAITING, OutcomeKind.STOPPED)
-                self.breaker.release(used=told and self.plex.calls_made() > calls_before)
+                transition = self.breaker.release(
+                    used=told and self.plex.calls_made() > calls_before,
+                    ok=outcome is not None and outcome.kind in SUCCESS_KINDS,
+                )
+            if transition is not None:
+                self._on_transition(transition)
+        return outcome
 
     def _outcome(self, job: SyncJob, correlation_id: str, kind: OutcomeKind, **fields: Any) -> JobOutcome:
         return JobOutcome(
@@ -738,15 +852,20 @@ class SyncWorker:
         assert rating_key is not None  # should_apply guarantees it
         ref = next((c for c in result.candidates if c.rating_key == rating_key), None)
 
-        if (
+        may_skip = (
             record is not None
             and record.rating_key == rating_key
             and record.digest == wanted_digest
             and record.plex_updated_at is not None
-            and ref is not None
-            and ref.updated_at == record.plex_updated_at
             and (poster_source is None or memo is not None)
-        ):
+        )
+        if may_skip and self.index is not None and result.plex_path is not None:
+            # Only a skip needs Plex's current ``updatedAt``: bring the index up to date
+            # first (one listing for the whole drain), so a drain of changed scenes lists
+            # nothing, and look again (another thread may have refreshed it meanwhile).
+            self._refresh_if_due()
+            ref = next((c for c in self.index.lookup(result.plex_path) if c.rating_key == rating_key), ref)
+        if may_skip and record is not None and ref is not None and ref.updated_at == record.plex_updated_at:
             self.queue.complete(job)
             self._log(logging.DEBUG, "unchanged on both sides; Plex not asked", event="job_skipped")
             return self._outcome(
@@ -755,13 +874,14 @@ class SyncWorker:
 
         try:
             with self._timed("plex_read"):
-                current = self.plex.get_item(rating_key)
+                current = self._read_item(rating_key)
         except NotFoundError:
             raise self._vanished(scene.id, rating_key, result.plex_path) from None
 
         poster: bytes | None = None
         poster_sha1 = memo.sha1 if memo is not None else None
         if poster_source is not None and desired.poster_url is not None:
+            current = self.plex.with_image_hashes(current)  # a batched read may leave the hash unread
             have = current.images.get(ImageKind.POSTER)
             if memo is None or (memo.sha1 is not None and (have is None or have.sha1 != memo.sha1)):
                 poster, poster_sha1 = self._fetch_poster(desired.poster_url)
@@ -886,6 +1006,15 @@ class SyncWorker:
         decision = self.policy.decide(error, job.attempts, job.first_failed_at, now)
         if isinstance(decision, Retry):
             self.queue.retry_at(job, decision.when, error)
+            if decision.long_pushback:
+                self._log(
+                    logging.WARNING,
+                    "Plex asked to wait %.1f h (Retry-After) before retrying; the job waits until %s",
+                    decision.delay / 3600,
+                    decision.when.isoformat(),
+                    event="long_retry_after",
+                    retry_at=decision.when.isoformat(),
+                )
             self._log(
                 logging.INFO if isinstance(error, TransientError | NotInPlexYetError) else logging.WARNING,
                 "attempt %d failed (%s: %s); retry in %.1f s (%s)",
@@ -970,7 +1099,8 @@ class SyncWorker:
             half as many jobs again are worked on, so Plex never waits for Stash.
         """
         started = self.clock.monotonic()
-        self.refresh_index()
+        self._drains += 1
+        self._prepare_index()
         run = _DrainRun(
             self, max_jobs=max_jobs, until_empty=until_empty, stop=stop, max_idle=max_idle, poll_seconds=poll_seconds
         )
@@ -1067,7 +1197,7 @@ class _DrainRun:
             self._give_back()
             if worker.stopped():
                 continue
-            worker.confirm_edits()
+            worker._confirm_if_quiet()
             wait = worker._idle_wait(self.poll_seconds)
             if wait is None:
                 if self.until_empty:
