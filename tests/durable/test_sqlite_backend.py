@@ -290,6 +290,7 @@ def test_the_hook_path_names_a_file_that_is_not_a_database(db: Path) -> None:
         "enqueue": lambda: hookpath.enqueue(str(db), "1"),
         "remove_pending": lambda: hookpath.remove_pending(str(db), "1"),
         "reserve_drain": lambda: hookpath.reserve_drain(str(db), "hook:1", 30),
+        "enqueue_and_reserve": lambda: hookpath.enqueue_and_reserve(str(db), "1", "update", "hook:1", 30),
         "take_drain": lambda: hookpath.take_drain(str(db), "task:1", 30),
         "lease_holder": lambda: hookpath.lease_holder(str(db)),
         "release_lease": lambda: hookpath.release_lease(str(db), "task:1"),
@@ -659,6 +660,21 @@ def test_a_burst_of_hooks_reserves_the_drain_exactly_once(db: Path) -> None:
     holder = hookpath.lease_holder(str(db))
     assert holder is not None
     assert holder.startswith(hookpath.RESERVATION_PREFIX)
+
+
+def test_enqueue_and_reserve_queues_every_event_and_wins_the_lease_once(db: Path) -> None:
+    path = str(db)
+    assert hookpath.enqueue_and_reserve(path, "7", "Scene.Update.Post", "hook:1", 30)
+    assert not hookpath.enqueue_and_reserve(path, "7", "Scene.Update.Post", "hook:2", 30), "the lease is held"
+    assert not hookpath.enqueue_and_reserve(path, "8", "Scene.Create.Post", "hook:3", 30)
+    assert hookpath.lease_holder(path) == "hook:1"
+    queue = SQLiteQueue(db)
+    try:
+        assert sorted(job.scene_id for job in queue.pending(limit=10)) == ["7", "8"], "events coalesce per scene"
+    finally:
+        queue.close()
+    assert hookpath.release_lease(path, "hook:1")
+    assert hookpath.enqueue_and_reserve(path, "9", "Scene.Update.Post", "hook:4", 30), "a free lease is won again"
 
 
 def test_a_drain_task_takes_over_a_reservation_but_not_a_worker(db: Path) -> None:

@@ -65,7 +65,7 @@ def test_hook_imports_only_the_standard_library(harness: PluginHarness) -> None:
         "from stash2plex_integrations.stash_plugin.entry import main\n"
         f"main(stdin=io.StringIO({payload!r}), stdout=io.StringIO(), stderr=io.StringIO())\n"
         "heavy = ('plexapi', 'stashapi', 'requests', 'urllib3', 'tenacity', 'persistqueue', 'asyncio', 'attrs',"
-        " 'cattrs', 'pluggy', 'stash2plex_core', 'logging', 'urllib', 'http', 'email', 'ssl')\n"
+        " 'cattrs', 'pluggy', 'stash2plex_core', 'logging', 'urllib', 'http', 'email', 'ssl', 'typing', 'traceback')\n"
         "print(json.dumps(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in heavy)))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin_env(), check=True)
