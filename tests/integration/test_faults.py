@@ -27,7 +27,7 @@ def test_random_5xx_and_429_everything_completes_nothing_permanent(
         faults.reseed(11)
         throttle = faults.add(
             Fault(
-                path=r"^/library/metadata/\d+$",
+                path=r"^/library/metadata/\d+(,\d+)*$",  # single and batched detail reads
                 method="GET",
                 status=429,
                 headers={"Retry-After": str(RETRY_AFTER)},
