@@ -50,6 +50,8 @@ SETTINGS_TIMEOUT = 30.0
 LOGGERS = ("stash2plex_core", "stash2plex_backends", "stash2plex_integrations")
 SETTINGS_QUERY = "query Stash2PlexPluginSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }"
 #: Settings a task that talks to Plex cannot do without (Stash has no defaults for them).
+#: The queue backend the hook path writes (stash2plex_backends.sqlite.hookpath).
+HOOK_QUEUE_BACKEND = "sqlite"
 REQUIRED_FOR_PLEX = ("plex_url", "plex_token")
 #: Tasks that write to Plex, so need :data:`REQUIRED_FOR_PLEX`. Health and the read-only
 #: admin tasks run without them (health then reports Plex as not configured).
@@ -142,9 +144,19 @@ def plugin_settings(
     """
     problems: list[SettingProblem] = []
     settings: Settings | None = None
+    chosen_queue = plugin_values.get("queue_backend") or os.environ.get("STASH2PLEX_QUEUE_BACKEND")
+    if chosen_queue and str(chosen_queue).strip() != HOOK_QUEUE_BACKEND:
+        problems.append(
+            SettingProblem(
+                "queue_backend",
+                f"must be {HOOK_QUEUE_BACKEND!r} inside Stash (the hook writes the SQLite queue), got {chosen_queue!r}",
+            )
+        )
     try:
         settings = resolve_settings(
-            explicit={"data_dir": data_dir(connection)},
+            # Pinned: the hook always writes <data_dir>/stash2plex.db, so the tasks must read
+            # that same queue even if a higher-priority queue backend is installed.
+            explicit={"data_dir": data_dir(connection), "queue_backend": HOOK_QUEUE_BACKEND},
             environ=os.environ,
             plugin_values=plugin_values,
         )
