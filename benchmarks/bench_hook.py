@@ -68,9 +68,10 @@ def main() -> None:
 
     env = dict(os.environ)
     env.pop("STASH2PLEX_DATA_DIR", None)
-    with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp, StashSimulator(
-        scenes=50, seed=1, session_cookie=COOKIE
-    ) as stash:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp,
+        StashSimulator(scenes=50, seed=1, session_cookie=COOKIE) as stash,
+    ):
         stash.plugin_task_handler = lambda run: None  # record the drain request, run nothing
         plugin_dir = Path(tmp) / "plugins" / "stash2plex"
         plugin_dir.mkdir(parents=True)

@@ -258,4 +258,3 @@ def test_a_plex_url_with_a_query_is_refused_without_showing_it(
     with pytest.raises(InvalidSettingsError, match="plex_url") as invalid:
         parse_settings({"plex_url": sim.url + suffix})
     assert TOKEN not in str(invalid.value)
-

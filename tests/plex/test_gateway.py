@@ -290,7 +290,9 @@ def test_an_upload_planned_from_a_batched_read_is_not_sent_twice(sim: PlexSimula
     fresh.close()
 
 
-def test_poster_fingerprint_costs_one_list_read_per_foreign_image_url(sim: PlexSimulator, gateway: PlexApiGateway) -> None:
+def test_poster_fingerprint_costs_one_list_read_per_foreign_image_url(
+    sim: PlexSimulator, gateway: PlexApiGateway
+) -> None:
     key = str(sim.add_item(f"{ROOT}/fp.mp4"))
     posters = rf"^/library/metadata/{key}/posters$"
     assert gateway.get_item(key).images == {}  # thumb not locked: nothing of ours to look for

@@ -112,7 +112,13 @@ def test_normalised_lookups_find_case_composition_and_separator_variants(
 def test_normalised_lookups_stay_exact_otherwise(
     stash_sim: StashSimulator, loose_gateway: StashApiGateway, trap_sim: dict[str, str]
 ) -> None:
-    for path in ("/lib/50%.mp4", "/lib/[1] 100%_done.mp4", "/lib/日本語 ファイル.mkv", "/lib/My  Videos/x.mp4", "/lib/%"):
+    for path in (
+        "/lib/50%.mp4",
+        "/lib/[1] 100%_done.mp4",
+        "/lib/日本語 ファイル.mkv",
+        "/lib/My  Videos/x.mp4",
+        "/lib/%",
+    ):
         assert [s.id for s in loose_gateway.find_by_path(path)] == [trap_sim[path]], path
     # Case variants are one file to a normalised look-up: both scenes, each once.
     assert sorted(s.id for s in loose_gateway.find_by_path("/lib/a_b.mp4".upper())) == sorted(
