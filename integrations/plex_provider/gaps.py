@@ -175,16 +175,7 @@ def _reconciliation(app: App, mapper: PathMapper) -> dict[str, Any]:
     from stash2plex_core.services.reconcile import last_report
     from stash2plex_core.services.reconcile import report_to_json
 
-    reconciler = Reconciler(
-        settings=app.settings,
-        plex=app.plex,
-        stash=app.stash,
-        state=app.state,
-        queue=app.queue,
-        clock=app.clock,
-        mapper=mapper,
-        owner="provider",
-    )
+    reconciler = Reconciler.from_app(app, owner="provider", mapper=mapper)
     try:
         # A dry run claims only the dry-run lock and keeps its report apart: the user's last
         # real report and the reconciliation schedule are left as they were.

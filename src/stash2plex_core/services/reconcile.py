@@ -576,7 +576,7 @@ class Reconciler:
         self.owner = owner or f"reconcile-{uuid.uuid4().hex[:8]}"
 
     @classmethod
-    def from_app(cls, app: App, *, owner: str | None = None) -> Reconciler:
+    def from_app(cls, app: App, *, owner: str | None = None, mapper: PathMapper | None = None) -> Reconciler:
         """A reconciler over a built :class:`~stash2plex_core.app.App`."""
         return cls(
             settings=app.settings,
@@ -585,6 +585,7 @@ class Reconciler:
             state=app.state,
             queue=app.queue,
             clock=app.clock,
+            mapper=mapper,
             owner=owner,
         )
 
