@@ -143,6 +143,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             + "; Plex requests: "
             + (", ".join(f"{k} {v}" for k, v in sorted(plex_second.items())) or "none")
         )
+        if first.outcomes.get("dropped"):
+            print(
+                "(dropped: nothing of theirs to write: the later part of a two-part film that Plex"
+                " stacks into one item described by the first part, or a file outside Plex's libraries)"
+            )
         print(f"\nScene {example.id} in Plex (ratingKey {example_key}), before and after:")
         table(
             [(k, b, a) for (k, b), (_, a) in zip(_describe(before), _describe(after), strict=True)],
