@@ -52,7 +52,7 @@ class HookDatabaseError(sqlite3.DatabaseError):
 def _run(db_path: str, attempt: Callable[[], T]) -> T:
     """``attempt`` retried while busy; a storage failure becomes :class:`HookDatabaseError`."""
     try:
-        return schema.retrying(attempt)
+        return schema.retrying(attempt, max_delay=schema.HOOK_MAX_DELAY)
     except (sqlite3.Error, OSError) as exc:
         raise HookDatabaseError(db_path, schema.describe_failure(db_path, exc)) from exc
 
@@ -65,7 +65,7 @@ def _clean_scene_id(scene_id: object) -> str:
 
 def _write(db_path: str, sql: str, params: dict[str, object]) -> int:
     def attempt() -> int:
-        conn = schema.connect(db_path, synchronous="FULL")
+        conn = schema.connect(db_path, synchronous="FULL", timeout=schema.HOOK_BUSY_POLL)
         try:
             conn.execute("BEGIN IMMEDIATE")
             changed = conn.execute(sql, params).rowcount
@@ -107,7 +107,7 @@ def enqueue_and_reserve(db_path: str, scene_id: str, reason: str, owner: str, se
     lease = _lease_params(owner, seconds, schema.DRAIN_LEASE)
 
     def attempt() -> bool:
-        conn = schema.connect(db_path, synchronous="FULL")
+        conn = schema.connect(db_path, synchronous="FULL", timeout=schema.HOOK_BUSY_POLL)
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(schema.ENQUEUE, job)
@@ -129,7 +129,7 @@ def lease_holder(db_path: str, name: str = schema.DRAIN_LEASE) -> str | None:
     """The owner of the named lease if it is held and unexpired, else ``None``."""
 
     def attempt() -> str | None:
-        conn: sqlite3.Connection = schema.connect(db_path, synchronous="NORMAL")
+        conn: sqlite3.Connection = schema.connect(db_path, synchronous="NORMAL", timeout=schema.HOOK_BUSY_POLL)
         try:
             row = conn.execute(schema.LEASE_HOLDER, {"name": name, "now": schema.now_us()}).fetchone()
             return None if row is None else str(row[0])
@@ -150,7 +150,7 @@ RESERVATION_PREFIX = "hook:"
 
 def _acquire(db_path: str, sql: str, params: dict[str, object]) -> bool:
     def attempt() -> bool:
-        conn = schema.connect(db_path, synchronous="FULL")
+        conn = schema.connect(db_path, synchronous="FULL", timeout=schema.HOOK_BUSY_POLL)
         try:
             conn.execute("BEGIN IMMEDIATE")
             won = conn.execute(sql, params).fetchone() is not None

@@ -382,16 +382,17 @@ def connect(path: str, *, synchronous: str = "FULL", timeout: float = BUSY_TIMEO
     return conn
 
 
-def retrying(fn: Callable[[], T], *, timeout: float = BUSY_TIMEOUT) -> T:
+def retrying(fn: Callable[[], T], *, timeout: float = BUSY_TIMEOUT, max_delay: float = 0.05) -> T:
     """Run ``fn`` again while SQLite reports busy, until ``timeout`` seconds have passed.
 
     The busy timeout covers ordinary lock waits; this covers the cases where SQLite
     returns busy without waiting (WAL recovery after a crash, the last connection
     clearing the WAL while another opens). ``fn`` must be a whole transaction, so a
-    retry starts it afresh.
+    retry starts it afresh. The pause doubles from 0.5 ms up to ``max_delay``, with a
+    little jitter so that waiting processes do not wake in step.
     """
     deadline = time.monotonic() + timeout
-    delay = 0.001
+    delay = 0.0005
     while True:
         try:
             return fn()
@@ -399,8 +400,17 @@ def retrying(fn: Callable[[], T], *, timeout: float = BUSY_TIMEOUT) -> T:
             remaining = deadline - time.monotonic()
             if not is_busy(exc) or remaining <= 0:
                 raise
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
+            jitter = (time.perf_counter_ns() % 1000) / 1000 * delay / 2
+            time.sleep(min(delay + jitter, remaining))
+            delay = min(delay * 2, max_delay)
+
+
+#: The hook's own pause cap while the database is locked (see :data:`HOOK_BUSY_POLL`).
+HOOK_MAX_DELAY = 0.002
+#: The hook opens its connections with no SQLite busy handler and polls every
+#: :data:`HOOK_MAX_DELAY` seconds at most instead: SQLite's own handler sleeps up to 100 ms
+#: between tries under contention, which a hook would spend inside the user's save.
+HOOK_BUSY_POLL = 0.0
 
 
 __all__ = [
@@ -422,6 +432,8 @@ __all__ = [
     "ENQUEUE_RETURNING",
     "EXTEND",
     "HELD",
+    "HOOK_BUSY_POLL",
+    "HOOK_MAX_DELAY",
     "JOB_COLUMNS",
     "LEASED",
     "LEASE_ACQUIRE",
