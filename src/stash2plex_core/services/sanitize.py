@@ -46,6 +46,8 @@ _ASCII_CONTROLS: Final = dict.fromkeys((*range(0x20), 0x7F)) | {ord("\n"): "\n",
 def _drop_invisible(text: str) -> str:
     if text.isascii():  # the common case: one C-level pass instead of a loop per character
         return text.translate(_ASCII_CONTROLS)
+    if all(line.isprintable() for line in text.split("\n")):  # C-level too: nothing to drop
+        return text
     out = []
     for ch in text:
         if ch.isprintable() or ch == "\n":  # isprintable() is never true of Cc, Cf or Cs
@@ -92,12 +94,13 @@ def _cut(text: str, limit: int) -> str:
     return text[:cut].rstrip()
 
 
-def _once(text: str, limit: int, multiline: bool) -> str:
+def _once(text: str, limit: int, multiline: bool) -> tuple[str, bool]:
+    """One cleaning pass, and whether it had to cut the text to ``limit``."""
     text = _LINE_BREAKS.sub("\n", text)
     if not multiline:
         text = text.replace("\n", " ")
-    text = unicodedata.normalize("NFC", _drop_invisible(text))
-    return _cut(_collapse(text, multiline=multiline), limit)
+    text = _collapse(unicodedata.normalize("NFC", _drop_invisible(text)), multiline=multiline)
+    return _cut(text, limit), len(text) > limit
 
 
 def sanitize_text(value: str | None, *, limit: int, multiline: bool = False) -> str | None:
@@ -110,11 +113,12 @@ def sanitize_text(value: str | None, *, limit: int, multiline: bool = False) -> 
         raise ValueError(f"limit must be at least 1, got {limit}")
     if value is None:
         return None
-    text = _once(str(value), limit, multiline)
+    text, cut = _once(str(value), limit, multiline)
     # Cutting can, in rare scripts, leave a prefix that NFC composes further; settle it so
-    # sanitising is idempotent. Each pass only shrinks the text, so this ends quickly.
-    for _ in range(4):
-        again = _once(text, limit, multiline)
+    # sanitising is idempotent. Each pass only shrinks the text, so this ends quickly. An
+    # uncut pass is already a fixed point (every step is idempotent), so it needs none.
+    for _ in range(4 if cut else 0):
+        again, _ = _once(text, limit, multiline)
         if again == text:
             break
         text = again
