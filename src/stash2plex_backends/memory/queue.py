@@ -146,17 +146,7 @@ class MemoryQueue(Queue):
         with self._lock:
             current = self._held(job)
             del self._jobs[job.id]
-            letter = DeadLetter(
-                id=current.id,
-                scene_id=current.scene_id,
-                reason=current.reason,
-                error_class=error.error_class,
-                message=error.message,
-                attempts=current.attempts,
-                enqueued_at=current.enqueued_at,
-                first_failed_at=current.first_failed_at or now,
-                last_failed_at=now,
-            )
+            letter = DeadLetter.of(current, error, now)
             self._dead[letter.id] = letter
             return letter
 

@@ -241,17 +241,7 @@ class SQLiteQueue(Queue):
         def body(c: sqlite3.Connection) -> DeadLetter:
             current = self._held(c, job)
             c.execute(schema.DELETE_JOB, {"id": _job_id(job)})
-            letter = DeadLetter(
-                id=current.id,
-                scene_id=current.scene_id,
-                reason=current.reason,
-                error_class=error.error_class,
-                message=error.message,
-                attempts=current.attempts,
-                enqueued_at=current.enqueued_at,
-                first_failed_at=current.first_failed_at or now,
-                last_failed_at=now,
-            )
+            letter = DeadLetter.of(current, error, now)
             c.execute(
                 schema.BURY,
                 {

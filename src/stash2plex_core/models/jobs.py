@@ -65,6 +65,21 @@ class DeadLetter:
     first_failed_at: dt.datetime
     last_failed_at: dt.datetime
 
+    @classmethod
+    def of(cls, job: SyncJob, error: JobError, now: dt.datetime) -> DeadLetter:
+        """The letter a queue files when it buries ``job`` (as stored) at ``now``."""
+        return cls(
+            id=job.id,
+            scene_id=job.scene_id,
+            reason=job.reason,
+            error_class=error.error_class,
+            message=error.message,
+            attempts=job.attempts,
+            enqueued_at=job.enqueued_at,
+            first_failed_at=job.first_failed_at or now,
+            last_failed_at=now,
+        )
+
 
 def _optional_frozenset(value: Iterable[str] | None) -> frozenset[str] | None:
     return None if value is None else frozenset(value)
