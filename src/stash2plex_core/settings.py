@@ -350,7 +350,7 @@ class Settings:
     ramp_window_seconds: float = _setting(
         60.0, _number(float, 0.0), "After an outage, seconds over which draining ramps up to full rate"
     )
-    ramp_start_fraction: float = _setting(0.1, _number(float, 0.0), "Fraction (0-1] of full rate the ramp starts at")
+    ramp_start_fraction: float = _setting(0.15, _number(float, 0.0), "Fraction (0-1] of full rate the ramp starts at")
     ramp_full_rate: float = _setting(
         50.0, _number(float, 0.1), "Least jobs/s the ramp climbs to (the measured pre-outage rate when higher)"
     )

@@ -12,9 +12,11 @@ from stash2plex_core.settings import Settings
 
 
 def make(**overrides: float) -> tuple[RecoveryRamp, ManualClock, MemoryStateStore]:
+    """A ramp starting at 10 % (the issue's minimum; the default has a margin above it)."""
     clock = ManualClock()
     store = MemoryStateStore(clock)
-    return RecoveryRamp(Settings(**overrides), clock, store), clock, store  # type: ignore[arg-type]
+    settings = Settings(**{"ramp_start_fraction": 0.1, **overrides})  # type: ignore[arg-type]
+    return RecoveryRamp(settings, clock, store), clock, store
 
 
 def test_no_ramp_means_no_limit() -> None:
@@ -145,7 +147,9 @@ def test_full_rate_is_the_throughput_measured_before_the_outage() -> None:
     clock.advance(20)  # the outage
     ramp.start()
     assert ramp.rate() == pytest.approx(17.4)  # 10 % of what the drain really did, not of a constant
-    assert RecoveryRamp(Settings(ramp_full_rate=1.0), clock, store).rate() == pytest.approx(17.4)
+    assert RecoveryRamp(Settings(ramp_full_rate=1.0, ramp_start_fraction=0.1), clock, store).rate() == pytest.approx(
+        17.4
+    )
     assert store.get("health", "ramp-baseline") == {"jobs_per_second": pytest.approx(174.0)}
 
 

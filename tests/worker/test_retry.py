@@ -220,4 +220,5 @@ def test_defaults_meet_the_issue() -> None:
     assert (s.retry_base_seconds, s.retry_horizon_seconds, s.not_in_plex_horizon_seconds) == (5.0, 21600.0, 86400.0)
     assert (s.breaker_window, s.breaker_min_failures, s.breaker_failure_rate) == (50, 20, 0.6)
     assert (s.breaker_probe_base_seconds, s.breaker_probe_max_seconds, s.breaker_close_after_probes) == (5.0, 60.0, 3)
-    assert (s.ramp_window_seconds, s.ramp_start_fraction, s.ramp_error_rate) == (60.0, 0.1, 0.3)
+    assert (s.ramp_window_seconds, s.ramp_start_fraction, s.ramp_error_rate) == (60.0, 0.15, 0.3)
+    assert s.ramp_start_fraction >= 0.1  # the issue's floor, with a margin for measuring the rate
