@@ -103,8 +103,8 @@ POSTER_NAMESPACE = "posters"
 #: Recently edited items whose new ``updatedAt`` rides along in the next job's detail
 #: read (``/library/metadata/<this>,<edited>,...``: the same one request), so learning it
 #: costs no request of its own; what is left at the end is read back in one batch. One
-#: keeps pace with one edit per job; more make every read heavier to parse inside its
-#: Plex slot (4 measured 1.39-1.44x the latency floor where 1 measured 1.25-1.37x).
+#: keeps pace with one edit per job; more only make each read heavier to parse inside its
+#: Plex slot (the 10,000-scene drain benchmark measured no difference between 1 and 4).
 PIGGYBACK_CONFIRMS = 1
 #: Edited items awaiting that read-back that force a batched one (the Plex gateway reads
 #: 100 ratingKeys per request); only reached when jobs edit faster than reads carry them.
