@@ -55,7 +55,9 @@ def test_random_5xx_and_429_everything_completes_nothing_permanent(
         assert OutageLog(sims.app.state).history() == ()
         assert worker.breaker.status is BreakerStatus.CLOSED
         # A 429 is retried no earlier than its Retry-After.
-        throttled = [r for r in caplog.records if getattr(r, "event", None) == "job_retry" and "HTTP 429" in r.getMessage()]
+        throttled = [
+            r for r in caplog.records if getattr(r, "event", None) == "job_retry" and "HTTP 429" in r.getMessage()
+        ]
         assert throttled
         for record in throttled:
             logged = dt.datetime.fromtimestamp(record.created, dt.UTC)
