@@ -98,6 +98,31 @@ def _server_class() -> type[Any]:
 _SERVER_CLASS: type[Any] | None = None
 
 
+def _limited_adapter(slots: Callable[[], threading.Semaphore | None]) -> Any:
+    """A ``requests`` transport adapter that holds one of ``slots()`` per HTTP exchange.
+
+    The slot covers sending the request and reading the whole answer (Plex is busy until
+    the last byte is out) and nothing else, so parsing XML and mapping metadata never keep
+    a request slot idle. Transport adapters are requests' documented extension point.
+    """
+    from requests.adapters import HTTPAdapter
+
+    class _LimitedAdapter(HTTPAdapter):
+        def send(  # type: ignore[override,unused-ignore]  # requests' own signature
+            self, request: Any, stream: bool = False, **kwargs: Any
+        ) -> Any:
+            held = slots()
+            if held is None:
+                return super().send(request, stream=stream, **kwargs)
+            with held:
+                response = super().send(request, stream=stream, **kwargs)
+                if not stream:
+                    _ = response.content  # the body, read while the slot is held
+                return response
+
+    return _LimitedAdapter()
+
+
 def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -188,6 +213,8 @@ class PlexApiGateway(PlexGateway):
         self._fingerprints: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         #: (ratingKey, kind) → image URL a batched read saw locked but did not hash.
         self._unhashed: dict[tuple[str, str], str | None] = {}
+        #: Held per HTTP exchange while a limit is set (:meth:`limit_requests`).
+        self._request_slots: threading.BoundedSemaphore | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self._url!r})"
@@ -289,7 +316,12 @@ class PlexApiGateway(PlexGateway):
 
         from stash2plex_core import __version__
 
-        session = self._session or requests.Session()
+        session = self._session
+        if session is None:
+            session = requests.Session()
+            adapter = _limited_adapter(lambda: self._request_slots)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
         # Read the environment's proxy and CA-bundle settings once, here, instead of on every
         # request (requests' ``trust_env`` costs about half a millisecond per call).
         session.trust_env = False
@@ -605,6 +637,11 @@ class PlexApiGateway(PlexGateway):
             raise NotFoundError(f"no Plex library in use holds {folder}; check the library folders and path rules")
         for section in sections:
             self._get(f"/library/sections/{section.key}/refresh", {"path": folder}, allow_empty=True)
+
+    def limit_requests(self, requests: int | None) -> bool:
+        """Limit requests at the transport adapter: a slot is held only for each HTTP exchange."""
+        self._request_slots = None if requests is None else threading.BoundedSemaphore(max(1, requests))
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Self
 
 import attrs
@@ -90,6 +91,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body=body,
         )
         owner = self.server.owner
+        with owner.counting():
+            self._answer(owner, request, body)
+
+    def _answer(self, owner: LoopbackServer, request: Request, body: bytes) -> None:
         owner.requests.append(
             RecordedRequest(
                 method=request.method,
@@ -162,6 +167,25 @@ class LoopbackServer:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._in_flight = 0
+        #: Most requests ever being answered at once (since :meth:`reset_peak`).
+        self.peak_in_flight = 0
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count a request as in flight while it is answered (for concurrency limits)."""
+        with self._connections_lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._connections_lock:
+                self._in_flight -= 1
+
+    def reset_peak(self) -> None:
+        with self._connections_lock:
+            self.peak_in_flight = self._in_flight
 
     def _track(self, connection: socket.socket) -> None:
         with self._connections_lock:

@@ -153,6 +153,16 @@ class PlexGateway(BackendBase, ABC):
     @abstractmethod
     def _scan(self, path: str) -> None: ...
 
+    def limit_requests(self, requests: int | None) -> bool:
+        """Keep at most ``requests`` HTTP requests to Plex in flight at once (``None``: no limit).
+
+        Returns whether this gateway enforces the limit where requests leave the process.
+        A gateway that can (the ``plexapi`` one) holds a slot only for the exchange itself,
+        not while it parses answers, so the slots stay busy with requests. The default
+        returns ``False`` and the caller limits whole calls instead.
+        """
+        return False
+
     def close(self) -> None:
         """Release connections."""
 

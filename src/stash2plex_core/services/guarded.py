@@ -93,8 +93,18 @@ class GuardedPlex(_Wrapper):
         self._slots: threading.BoundedSemaphore | None = None
 
     def limit(self, requests: int | None) -> None:
-        """Let at most ``requests`` calls reach Plex at once (``None``: no limit)."""
-        self._slots = None if requests is None else threading.BoundedSemaphore(max(1, requests))
+        """Let at most ``requests`` requests reach Plex at once (``None``: no limit).
+
+        The wrapped gateway enforces it around each HTTP exchange if it can
+        (:meth:`PlexGateway.limit_requests`); otherwise whole calls are limited here.
+        """
+        requests = None if requests is None else max(1, requests)
+        at_the_wire = self.inner.limit_requests(requests)
+        self._slots = None if requests is None or at_the_wire else threading.BoundedSemaphore(requests)
+
+    def limit_requests(self, requests: int | None) -> bool:
+        self.limit(requests)
+        return True
 
     def calls_made(self) -> int:
         """Requests this thread sent to Plex so far (for "did this job touch Plex?")."""
@@ -237,6 +247,9 @@ class IndexedPlex(_Wrapper):
 
     def _apply(self, rating_key: str, edit: PlexEdit) -> None:
         self.inner.apply(rating_key, edit)
+
+    def limit_requests(self, requests: int | None) -> bool:
+        return self.inner.limit_requests(requests)
 
     def _scan(self, path: str) -> None:
         self.inner.scan(path)
