@@ -15,16 +15,20 @@ worker uses the SQLite queue and state in a temporary directory. Phases:
 * ``errors_503``: every scene edited again, 30 % of Plex requests answering 503 at random.
   Targets: everything delivered, 0 dead letters, 0 breaker trips, at most 1.5x the requests
   of ``changed``;
-* ``outage``: every scene edited again and, ``--outage-after`` seconds (10) into the
-  drain, Plex answers 503 to everything (``--outage-kind 503``) or refuses connections
-  (``refuse``) for ``--outage`` seconds (20). Targets: at most 100 requests reach Plex
-  during the outage, 0 dead letters, draining again within 1 s of recovery. Recovery is
-  measured from the moment Plex answers (accepts connections) again, not from the
-  worker's first successful probe: ``plex_back_to_first_synced_s`` is the headline figure,
-  split into ``plex_back_to_first_successful_probe_s`` (set by the probe schedule, 5 s
-  doubling to 60 s, so up to the probe interval in force) and
-  ``first_successful_probe_to_first_synced_s`` (set by the drain). The ramp's rate in the
-  first second is reported relative to the pre-outage rate (target at least 10 %).
+* ``outage_refuse`` and ``outage_503`` (phase ``outage``, one run per ``--outage-kind``):
+  every scene edited again and, ``--outage-after`` seconds (10) into the drain, Plex
+  refuses connections (its process is gone: a restart, a crash) or answers 503 to
+  everything for ``--outage`` seconds (20). Targets: at most 100 requests reach Plex during
+  the outage, 0 dead letters, draining again within 1 s of recovery. Recovery is measured
+  from the moment Plex answers (accepts connections) again, not from the worker's first
+  successful probe: ``plex_back_to_first_synced_s`` is the headline figure, split into
+  ``plex_back_to_first_successful_probe_s`` and ``first_successful_probe_to_first_synced_s``
+  (set by the drain). When connections were refused the worker watches Plex's port (a TCP
+  connect every 0.25 s, no request) and probes the moment it opens, so the first part is
+  under a second; a Plex answering 503 looks alive at the port, and only the probe
+  schedule (5 s doubling to 60 s) can see it back, so there the first part is up to the
+  probe interval in force. The ramp's rate in the first second is reported relative to
+  the pre-outage rate (target at least 10 %).
 
 "Everything delivered" is checked after each phase by reading every item back through the
 gateway (outside the timings) and comparing it with the desired state of its scene.
@@ -419,7 +423,7 @@ class Bench:
     def outage(self, outage_after: float, outage_seconds: float, kind: str = "503") -> dict[str, Any]:
         from stash2plex_core.services.outages import OutageLog
 
-        self.edit_all("outage")
+        self.edit_all(f"outage-{kind}")
         dead_before = len(self.app.queue.dead_letters())
         self.latency()
         events = Events()
@@ -540,7 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=20.0, help="seconds of the hard outage")
     parser.add_argument("--outage-after", type=float, default=10.0, help="seconds into the drain it starts")
     parser.add_argument(
-        "--outage-kind", choices=("503", "refuse"), default="503", help="Plex answers 503, or refuses connections"
+        "--outage-kind",
+        nargs="+",
+        choices=("refuse", "503"),
+        default=["refuse", "503"],
+        help="one outage per kind: Plex refuses connections (its process is gone), or answers 503",
     )
     args = parser.parse_args(argv)
 
@@ -567,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
             if "errors_503" in args.phases:
                 result["errors_503"] = bench.errors_503(reference)
             if "outage" in args.phases:
-                result["outage"] = bench.outage(args.outage_after, args.outage, args.outage_kind)
+                for kind in args.outage_kind:
+                    result[f"outage_{kind}"] = bench.outage(args.outage_after, args.outage, kind)
         finally:
             bench.close()
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)

@@ -343,9 +343,17 @@ class Settings:
         1.0, _number(float, 0.0), "Pause between probes once one succeeded (half-open)"
     )
     breaker_close_after_probes: int = _setting(3, _number(int, 1), "Successful probes in a row that close the breaker")
+    breaker_listen_seconds: float = _setting(
+        0.25,
+        _number(float, 0.0),
+        "While the breaker is open on refused connections, how often to check (a TCP connect, no request)"
+        " whether Plex listens again, and probe at once when it does; 0 turns it off",
+    )
     # Draining
     plex_concurrency: int = _setting(
-        4, _number(int, 1), "Jobs worked on at once, i.e. concurrent requests to Plex (needs thread-safe adapters)"
+        4,
+        _number(int, 1),
+        "Requests to Plex in flight at once; the worker works on half as many jobs again (needs thread-safe adapters)",
     )
     ramp_window_seconds: float = _setting(
         60.0, _number(float, 0.0), "After an outage, seconds over which draining ramps up to full rate"

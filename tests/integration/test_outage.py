@@ -7,8 +7,6 @@ The breaker must see the refusals through the real gateway (which raises its own
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,24 +43,35 @@ def test_the_real_gateway_reports_refused_connections_as_refusals(tmp_path: Path
         assert plex.get_item("1001").rating_key == "1001"
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
-    """Poll an observable condition until it holds or ``seconds`` (real time) pass."""
-    deadline = time.monotonic() + seconds
-    tick = threading.Event()
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        tick.wait(0.005)
-    return True
+class CueClock(ManualClock):
+    """A manual clock that runs an action at the first wait once a condition holds.
+
+    The action runs in the thread that waits (the drain's), so it happens at a known point
+    of the drain, however threads are scheduled.
+    """
+
+    def __init__(self, start: dt.datetime) -> None:
+        super().__init__(start)
+        self._cues: list[tuple[Callable[[], bool], Callable[[], None]]] = []
+
+    def when(self, condition: Callable[[], bool], action: Callable[[], None]) -> None:
+        self._cues.append((condition, action))
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        for cue in [cue for cue in self._cues if cue[0]()]:
+            self._cues.remove(cue)
+            cue[1]()
 
 
 def test_plex_outage_mid_drain_every_job_completes_after_recovery(tmp_path: Path) -> None:
     """On a manual clock with the real schedules (probes 5 s -> 60 s), over real HTTP.
 
-    One drain thread, so the manual clock moves only when the worker waits; the test's
-    thread only watches the breaker and brings Plex back.
+    One drain thread: Plex goes away before the drain and comes back, from inside the
+    drain's own waits, once two probes (5 s and 15 s after the breaker opened) failed, so
+    the next probe of the schedule is 20 s away.
     """
-    clock = ManualClock(dt.datetime.now(dt.UTC))
+    clock = CueClock(dt.datetime.now(dt.UTC))
     with simulated(tmp_path, SCENES, clock=clock, plex_concurrency=1) as sims:
         settings = sims.settings
         owners = sims.owners()
@@ -77,23 +86,20 @@ def test_plex_outage_mid_drain_every_job_completes_after_recovery(tmp_path: Path
         sims.enqueue(remaining)
 
         marks: dict[str, dt.datetime] = {}
-        seen: dict[str, bool] = {}
+        seen: dict[str, object] = {}
 
-        def recover() -> None:
-            seen["opened"] = wait_for(lambda: worker.breaker.status is BreakerStatus.OPEN)
-            # A couple of failed probes while Plex is still gone (5 s, then 10 s more).
-            seen["probed"] = wait_for(lambda: worker.breaker.snapshot().probe_failures >= 2)
+        def come_back() -> None:
+            snapshot = worker.breaker.snapshot()
+            seen.update(status=snapshot.status, probe_failures=snapshot.probe_failures)
             marks["accepted"] = clock.now()
             sims.plex_sim.accept()
 
         marks["refused"] = clock.now()
         sims.plex_sim.refuse()
-        thread = threading.Thread(target=recover, daemon=True)
-        thread.start()
+        clock.when(lambda: worker.breaker.snapshot().probe_failures >= 2, come_back)
         report = worker.drain()
-        thread.join(30)
 
-        assert seen == {"opened": True, "probed": True}
+        assert seen == {"status": BreakerStatus.OPEN, "probe_failures": 2}
         assert report.reason == "empty"
         assert sims.app.queue.counts().pending == 0
         assert sims.app.queue.dead_letters() == []
@@ -107,9 +113,10 @@ def test_plex_outage_mid_drain_every_job_completes_after_recovery(tmp_path: Path
         assert "connection refused" in (outage.cause or "")  # tripped by refusals, not by the count
         assert marks["refused"] <= outage.started_at <= marks["accepted"]
         assert outage.ended_at is not None
-        # Seen back by the next probe: at most the longest probe interval after Plex returned.
-        probe_max = dt.timedelta(seconds=settings.breaker_probe_max_seconds)
-        assert marks["accepted"] <= outage.ended_at <= marks["accepted"] + probe_max
+        # Seen back at the first listen check after Plex accepted connections again (one
+        # probe, no backoff step): not at the next probe of the schedule, 20 s later.
+        listen = dt.timedelta(seconds=settings.breaker_listen_seconds)
+        assert marks["accepted"] <= outage.ended_at <= marks["accepted"] + listen
         # Every job not finished before Plex went away was held up by the outage.
         assert outage.jobs_affected == len(remaining)
         totals = worker.stats.totals()

@@ -136,6 +136,62 @@ def test_probe_schedule_backs_off_from_5_to_60_seconds() -> None:
     assert breaker.status is BreakerStatus.OPEN
 
 
+def refusing() -> None:
+    raise refused()
+
+
+def failing() -> None:
+    raise fail()
+
+
+def trip_on_refusals(breaker: CircuitBreaker) -> None:
+    for _ in range(Settings().breaker_refusals):
+        breaker.record(refused())
+    assert breaker.status is BreakerStatus.OPEN
+
+
+def test_an_outage_of_refused_connections_is_watched_for_plex_listening_again() -> None:
+    breaker, clock, store = make()
+    trip(breaker)  # 503s: Plex's port is open all along, nothing to watch
+    assert not breaker.awaiting_listener()
+    breaker.reset()
+    trip_on_refusals(breaker)
+    assert breaker.awaiting_listener()
+    assert CircuitBreaker(store, clock, Settings()).awaiting_listener()  # persisted
+
+
+def test_probe_now_makes_the_probe_due_and_restarts_its_backoff() -> None:
+    breaker, clock, _ = make()
+    trip_on_refusals(breaker)
+    for _ in range(3):  # probes at 5, 10 and 20 s find the port still closed
+        clock.advance(breaker.seconds_until_probe() or 0)
+        breaker.probe(refusing)
+    assert breaker.seconds_until_probe() == 40
+    assert breaker.awaiting_listener()  # a refused probe keeps the watch on
+
+    assert breaker.probe_now() is True  # the port accepts connections again
+    assert breaker.seconds_until_probe() == 0
+    assert not breaker.awaiting_listener()  # one wake-up per return, not one per check
+    # Plex is still starting (503): the probe fails, and the backoff starts over.
+    assert breaker.probe(failing) is None
+    assert breaker.seconds_until_probe() == 10
+    assert not breaker.awaiting_listener()
+    clock.advance(10)
+    assert breaker.probe(ok) is Transition.HALF_OPENED
+
+
+def test_probe_now_changes_nothing_unless_open() -> None:
+    breaker, _, _ = make()
+    assert breaker.probe_now() is False
+    assert breaker.seconds_until_probe() is None
+    trip_on_refusals(breaker)
+    breaker.probe_now()
+    breaker.probe(ok)
+    assert breaker.status is BreakerStatus.HALF_OPEN
+    assert breaker.probe_now() is False
+    assert breaker.seconds_until_probe() == Settings().breaker_half_open_probe_seconds
+
+
 def test_half_open_lets_one_trial_at_a_time_and_closes_after_three_probes() -> None:
     breaker, clock, _ = make()
     trip(breaker)

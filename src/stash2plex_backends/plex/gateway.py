@@ -643,6 +643,24 @@ class PlexApiGateway(PlexGateway):
         self._request_slots = None if requests is None else threading.BoundedSemaphore(max(1, requests))
         return True
 
+    def listening(self) -> bool | None:
+        """Whether Plex's port accepts a TCP connection (no HTTP request; ``None`` behind a proxy)."""
+        import socket
+
+        import requests
+
+        if not self._url or self._url_problem:
+            return None
+        parts = urllib.parse.urlsplit(self._url)
+        if not parts.hostname or requests.utils.get_environ_proxies(self._url):
+            return None  # a proxy answers for Plex: its port says nothing about Plex's
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            with socket.create_connection((parts.hostname, port), timeout=min(1.0, self._timeout[0])):
+                return True
+        except (OSError, ValueError):
+            return False
+
     def close(self) -> None:
         with self._lock:
             if self._session is not None:

@@ -19,7 +19,9 @@ class BreakerState:
     """The circuit breaker in front of Plex, persisted so every process sees it.
 
     ``window`` holds the outcomes of the most recent calls (``True`` = failure), oldest
-    first; ``next_probe_at`` is when an open breaker next probes Plex's ``/identity``.
+    first; ``next_probe_at`` is when an open breaker next probes Plex's ``/identity``;
+    ``refused`` says the failure that opened it, or its last failed probe, was a refused
+    connection (Plex's process is gone, so its return can be watched for cheaply).
     """
 
     status: BreakerStatus = BreakerStatus.CLOSED
@@ -30,6 +32,7 @@ class BreakerState:
     probe_failures: int = 0
     probe_successes: int = 0
     last_error: str | None = None
+    refused: bool = False
 
 
 @attrs.frozen

@@ -163,6 +163,16 @@ class PlexGateway(BackendBase, ABC):
         """
         return False
 
+    def listening(self) -> bool | None:
+        """Whether Plex accepts connections right now, found out without an HTTP request.
+
+        ``None`` when this gateway cannot tell (the default; also a gateway behind a
+        proxy). While the breaker is open because connections were refused, the worker
+        asks four times a second and probes the moment it turns ``True``: a restarted
+        Plex is seen within a second, at the cost of a TCP handshake, not a request.
+        """
+        return None
+
     def close(self) -> None:
         """Release connections."""
 

@@ -26,6 +26,13 @@ what lets draining resume within a second of the first successful probe (the pro
 two quick trials) instead of after two more idle probes a second apart, while still only
 one job at a time tests a server that just came back. A failed probe or a failed trial
 re-opens it.
+
+When a refused connection opened the breaker (or failed its last probe), Plex's process is
+gone and its return is cheap to see: the worker then checks four times a second whether
+Plex accepts TCP connections (:meth:`~stash2plex_core.ports.plex.PlexGateway.listening`, no
+HTTP request) and, when it does, calls :meth:`CircuitBreaker.probe_now`. A restarted Plex is
+probed within a second of listening again instead of at the next backoff step, and the
+requests sent during the outage stay the probes'.
 """
 
 from __future__ import annotations
@@ -263,14 +270,16 @@ class CircuitBreaker:
             if status is BreakerStatus.OPEN:
                 return None
             if status is BreakerStatus.HALF_OPEN:
-                return self._open(now, f"trial failed: {_describe(error)}", reopened=True)
+                return self._open(now, f"trial failed: {_describe(error)}", reopened=True, refused=is_refusal(error))
             self._window.append(True)
             self._consecutive += 1
             refusals = self._state.consecutive_refusals + (1 if is_refusal(error) else 0)
             self._state = attrs.evolve(self._state, consecutive_refusals=refusals, last_error=_describe(error))
             cause = self._trip_cause()
             if cause is not None:
-                return self._open(now, f"{cause}; last error {_describe(error)}", reopened=False)
+                return self._open(
+                    now, f"{cause}; last error {_describe(error)}", reopened=False, refused=is_refusal(error)
+                )
             self._touch(force=refusals > 0)
             return None
 
@@ -287,7 +296,7 @@ class CircuitBreaker:
 
     # -- transitions
 
-    def _open(self, now: dt.datetime, cause: str, *, reopened: bool) -> Transition:
+    def _open(self, now: dt.datetime, cause: str, *, reopened: bool, refused: bool) -> Transition:
         self._trial_in_flight = False
         self._generation += 1
         self._state = attrs.evolve(
@@ -298,6 +307,7 @@ class CircuitBreaker:
             probe_failures=0,
             probe_successes=0,
             last_error=cause[:_MAX_ERROR_TEXT],
+            refused=refused,
         )
         self._touch(force=True)
         transition = Transition.REOPENED if reopened else Transition.OPENED
@@ -338,7 +348,7 @@ class CircuitBreaker:
         with self._lock:
             now = self.clock.now()
             if self._state.status is BreakerStatus.HALF_OPEN:
-                return self._open(now, f"probe failed: {_describe(error)}", reopened=True)
+                return self._open(now, f"probe failed: {_describe(error)}", reopened=True, refused=is_refusal(error))
             failures = self._state.probe_failures + 1
             wait = min(
                 self.settings.breaker_probe_max_seconds,
@@ -350,9 +360,29 @@ class CircuitBreaker:
                 probe_successes=0,
                 next_probe_at=now + dt.timedelta(seconds=wait),
                 last_error=f"probe failed: {_describe(error)}",
+                refused=is_refusal(error),
             )
             self._touch(force=True)
             return None
+
+    def awaiting_listener(self) -> bool:
+        """Whether the breaker is open on a refused connection, so Plex's return can be watched for."""
+        with self._lock:
+            return self._state.status is BreakerStatus.OPEN and self._state.refused
+
+    def probe_now(self) -> bool:
+        """Plex accepts connections again: make the next probe due now and restart its backoff.
+
+        Returns ``False`` (and changes nothing) unless the breaker is open. The probe, not
+        this, decides whether Plex is back; a Plex still starting (``503``) fails it, and
+        the probes then back off from ``breaker_probe_base_seconds`` again.
+        """
+        with self._lock:
+            if self._state.status is not BreakerStatus.OPEN:
+                return False
+            self._state = attrs.evolve(self._state, next_probe_at=self.clock.now(), probe_failures=0, refused=False)
+            self._touch(force=True)
+            return True
 
     def probe_succeeded(self) -> Transition | None:
         with self._lock:

@@ -106,6 +106,9 @@ class GuardedPlex(_Wrapper):
         self.limit(requests)
         return True
 
+    def listening(self) -> bool | None:
+        return self.inner.listening()
+
     def calls_made(self) -> int:
         """Requests this thread sent to Plex so far (for "did this job touch Plex?")."""
         return int(getattr(self._local, "calls", 0))
@@ -250,6 +253,9 @@ class IndexedPlex(_Wrapper):
 
     def limit_requests(self, requests: int | None) -> bool:
         return self.inner.limit_requests(requests)
+
+    def listening(self) -> bool | None:
+        return self.inner.listening()
 
     def _scan(self, path: str) -> None:
         self.inner.scan(path)

@@ -253,6 +253,8 @@ class SyncWorker:
         self.matcher = Matcher(lookups, PathMapper.compile(settings.path_rules), settings)
         self._lock = threading.RLock()
         self._probe_lock = threading.Lock()
+        #: Monotonic time of the next "does Plex listen again?" check (:meth:`_watch_for_plex`).
+        self._next_listen_check = 0.0
         self._local = threading.local()
         self._stop_reason: str | None = None
         self._streak: set[str] = set()
@@ -421,8 +423,26 @@ class SyncWorker:
             self._affected_flushed += count
         self.outages.add_affected(recovery.started_at, count)
 
+    def _watch_for_plex(self) -> None:
+        """While the breaker is open on refused connections, probe as soon as Plex listens again.
+
+        Checks every ``breaker_listen_seconds`` with a TCP connect (no request reaches Plex),
+        so a restarted Plex is probed within that time instead of at the next backoff step.
+        """
+        interval = self.settings.breaker_listen_seconds
+        if interval <= 0 or not self.breaker.awaiting_listener():
+            return
+        now = self.clock.monotonic()
+        with self._lock:
+            if now < self._next_listen_check:
+                return
+            self._next_listen_check = now + interval
+        if self.raw_plex.listening() is True and self.breaker.probe_now():
+            self._log(logging.INFO, "Plex accepts connections again; probing it now", event="plex_listening")
+
     def _housekeeping(self) -> None:
         """Probe Plex when the open breaker asks for it (one thread at a time)."""
+        self._watch_for_plex()
         if not self.breaker.probe_due() or not self._probe_lock.acquire(blocking=False):
             return
         try:
@@ -1060,6 +1080,9 @@ class SyncWorker:
             return None
         probe = self.breaker.seconds_until_probe()
         if self.breaker.status is not BreakerStatus.CLOSED and probe is not None:
+            listen = self.settings.breaker_listen_seconds
+            if listen > 0 and self.breaker.awaiting_listener():
+                probe = min(probe, listen)
             return min(max(probe, 0.0), poll_seconds)
         if counts.ready > 0 or counts.leased > 0:
             return min(0.05, poll_seconds)

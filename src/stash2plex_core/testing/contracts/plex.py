@@ -43,6 +43,11 @@ class PlexGatewayContract:
         assert info.name
         assert info.version
 
+    def test_a_server_that_answers_is_never_reported_as_not_listening(self, plex_world: PlexWorld) -> None:
+        plex_world.gateway.ping()
+        # ``None`` (cannot tell) is allowed; ``False`` would hide Plex's return from the worker.
+        assert plex_world.gateway.listening() in (True, None)
+
     def test_sections_list_movie_sections(self, plex_world: PlexWorld) -> None:
         sections = plex_world.gateway.sections()
         assert sections
