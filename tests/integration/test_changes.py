@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stash2plex_backends.simulators import Fault
+from stash2plex_backends.simulators.seedlib import image_bytes
 from stash2plex_core.services.worker import OutcomeKind
 from tests.integration._world import PLEX_ROOT
 from tests.integration._world import STASH_ROOT
@@ -122,3 +123,37 @@ def test_a_file_not_yet_in_plex_is_synced_after_the_scan_the_worker_asked_for(tm
         assert len(sims.plex_sim.scans) == 1  # asked once per folder
         assert worker.stats.totals().scans_requested == 1
         assert sims.app.queue.dead_letters() == []
+
+
+def test_an_edit_that_keeps_the_cover_downloads_no_poster_and_a_new_cover_reaches_plex(tmp_path: Path) -> None:
+    """Every edit changes the screenshot URL (``?t=updated_at``); only a new cover changes its bytes."""
+    with simulated(tmp_path, SCENES) as sims:
+        synced(sims)
+        sid = scene_with(sims)
+        key = sims.snapshot(sid).rating_key
+        uploads = rf"^/library/metadata/{key}/posters$"
+        screenshot = rf"^/scene/{sid}/screenshot$"
+        posted = sims.plex_sim.requests.count("POST", uploads)
+
+        sims.stash_sim.advance_time(2)  # a later second: Stash's ``updated_at`` has second precision
+        sims.stash_sim.update_scene(sid, title="Retitled, same cover")
+        sims.stash_sim.requests.clear()
+        sims.app.queue.enqueue(sid)
+        worker = sims.worker()
+        assert dict(worker.drain().outcomes) == {"synced": 1}
+        (asked,) = [r for r in sims.stash_sim.requests.all() if r.path == f"/scene/{sid}/screenshot"]
+        assert asked.headers.get("If-None-Match")  # asked with the cover's ETag: 304, no bytes
+        assert worker.stats.totals().posters_not_modified == 1
+        assert sims.plex_sim.requests.count("POST", uploads) == posted  # nothing uploaded again
+        assert sims.snapshot(sid).title == "Retitled, same cover"
+        assert sims.differences(sid) == []
+
+        sims.stash_sim.advance_time(2)
+        sims.stash_sim.update_scene(sid, cover=image_bytes("a cover chosen in Stash"))
+        sims.app.queue.enqueue(sid)
+        worker = sims.worker()
+        assert dict(worker.drain().outcomes) == {"synced": 1}
+        assert worker.stats.totals().posters_not_modified == 1  # the same count: this one changed
+        assert sims.stash_sim.requests.count("GET", screenshot) == 2
+        assert sims.plex_sim.requests.count("POST", uploads) == posted + 1
+        assert sims.differences(sid) == []  # Plex shows the new cover

@@ -9,6 +9,7 @@ simulator's.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -524,6 +525,32 @@ def test_screenshot_and_performer_images_are_png_bytes(stash_sim: StashSimulator
     assert (
         requests.get(f"{stash_sim.url}/scene/99999/screenshot", headers={"ApiKey": KEY}, timeout=5).status_code == 404
     )
+
+
+def test_images_carry_a_content_etag_and_a_match_is_answered_304(stash_sim: StashSimulator) -> None:
+    """As Stash's ServeStaticContent: ETag = quoted MD5, If-None-Match as Go's ServeContent reads it."""
+    url = f"{stash_sim.url}/scene/5/screenshot?t=1"
+    first = requests.get(url, headers={"ApiKey": KEY}, timeout=5)
+    etag = first.headers["ETag"]
+    assert etag == '"' + hashlib.md5(first.content, usedforsecurity=False).hexdigest() + '"'
+    assert first.headers["Cache-Control"] == "private, max-age=31536000, immutable"  # ?t= pins the version
+    for header in (etag, f"W/{etag}", f'"something-else", {etag}', "*"):
+        again = requests.get(url, headers={"ApiKey": KEY, "If-None-Match": header}, timeout=5)
+        assert again.status_code == 304, header
+        assert again.content == b""
+        assert again.headers["ETag"] == etag
+        assert "Content-Type" not in again.headers
+    other = requests.get(url, headers={"ApiKey": KEY, "If-None-Match": '"something-else"'}, timeout=5)
+    assert other.status_code == 200
+    assert other.content == first.content
+
+    stash_sim.update_scene(5, cover=image_bytes("a new cover"))
+    changed = requests.get(url, headers={"ApiKey": KEY, "If-None-Match": etag}, timeout=5)
+    assert changed.status_code == 200
+    assert changed.content == image_bytes("a new cover")
+    assert changed.headers["ETag"] != etag
+    unpinned = requests.get(f"{stash_sim.url}/scene/5/screenshot", headers={"ApiKey": KEY}, timeout=5)
+    assert unpinned.headers["Cache-Control"] == "no-cache"
 
 
 def test_images_with_the_plugin_cookie_and_uploaded_images() -> None:

@@ -1,10 +1,11 @@
-"""``fetch_image``: our credentials, our origin only, and nothing but ``image/*`` accepted."""
+"""``fetch_image``: our credentials, our origin only, nothing but ``image/*``, and ETags honoured."""
 
 from __future__ import annotations
 
 import pytest
 
 from stash2plex_backends.simulators import Fault
+from stash2plex_backends.simulators.seedlib import image_bytes
 from stash2plex_backends.simulators.stash import StashSimulator
 from stash2plex_backends.stash import StashApiGateway
 from stash2plex_core.errors import AuthenticationError
@@ -80,3 +81,22 @@ def test_image_download_retries_a_reset_connection(
     stash_sim.faults.add(Fault(path="^/scene/", action="reset", times=4))
     with pytest.raises(BackendUnavailableError):
         gateway.fetch_image(screenshot)
+
+
+def test_an_unchanged_image_costs_a_304_and_no_download(
+    stash_sim: StashSimulator, gateway: StashApiGateway, screenshot: str
+) -> None:
+    first = gateway.fetch_image_if_changed(screenshot)
+    assert first is not None
+    assert first.data == stash_sim.screenshot_bytes(1)
+    assert first.etag  # Stash tags images by content
+    stash_sim.requests.clear()
+    assert gateway.fetch_image_if_changed(screenshot, first.etag) is None
+    (call,) = stash_sim.requests.all()
+    assert call.headers["If-None-Match"] == first.etag
+
+    stash_sim.update_scene(1, cover=image_bytes("a cover chosen in Stash"))
+    changed = gateway.fetch_image_if_changed(screenshot, first.etag)  # the old URL, a new cover
+    assert changed is not None
+    assert changed.data == stash_sim.screenshot_bytes(1) == image_bytes("a cover chosen in Stash")
+    assert changed.etag not in (None, first.etag)

@@ -131,12 +131,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        bodiless = response.status in (204, 304)  # no body, so no Content-* (RFC 9110 15.4.5)
+        if not bodiless:
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and not bodiless:
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _handle

@@ -34,6 +34,7 @@ from stash2plex_core.errors import ConfigurationError
 from stash2plex_core.errors import PermanentError
 from stash2plex_core.errors import Stash2PlexError
 from stash2plex_core.models.plex import ServerInfo
+from stash2plex_core.models.stash import StashImage
 from stash2plex_core.models.stash import StashScene
 from stash2plex_core.ports.clock import Clock
 from stash2plex_core.ports.stash import StashGateway
@@ -425,15 +426,27 @@ class StashApiGateway(StashGateway):
         a 200 HTML page if followed; we do not follow it and report an
         :class:`~stash2plex_core.errors.AuthenticationError`.
         """
+        image = self._get_image(url, None)
+        assert image is not None  # only a conditional request can come back unchanged
+        return image.data
+
+    def fetch_image_if_changed(self, url: str, etag: str | None = None) -> StashImage | None:
+        """:meth:`fetch_image` with ``If-None-Match: etag``: ``None`` on ``304 Not Modified``."""
+        return self._get_image(url, etag)
+
+    def _get_image(self, url: str, etag: str | None) -> StashImage | None:
         import requests
 
         target = self._image_target(url)
         stash = self._interface()
         context = f"Stash at {self.base_url}: image {urllib.parse.urlsplit(target).path}"
+        headers = {"Accept": "image/*"}
+        if etag:
+            headers["If-None-Match"] = etag
         response = None
         for delay in (*self._retry_delays, None):
             try:
-                response = stash.s.get(target, headers={"Accept": "image/*"}, allow_redirects=False)
+                response = stash.s.get(target, headers=headers, allow_redirects=False)
                 break
             except requests.RequestException as exc:
                 if delay is None or not _errors.is_connection_blip(exc):
@@ -443,6 +456,8 @@ class StashApiGateway(StashGateway):
         assert response is not None
         with response:
             status = response.status_code
+            if status == 304 and etag:
+                return None
             if status in (301, 302, 303, 307, 308):
                 location = response.headers.get("Location", "")
                 if "/login" in location:
@@ -458,9 +473,10 @@ class StashApiGateway(StashGateway):
                     None,
                 )
             data: bytes = response.content
+            tag = response.headers.get("ETag") or None
         if not data:
             self._fail(PermanentError(f"{context}: empty image"), None)
-        return data
+        return StashImage(data, tag)
 
     def _image_target(self, url: str) -> str:
         """``url`` if it is on our Stash origin; re-based onto it if it is a Stash image route."""

@@ -63,4 +63,16 @@ class StashScene:
     duration: float | None = None
 
 
-__all__ = ["StashGroup", "StashPerformer", "StashScene", "StashStudio", "StashTag"]
+@attrs.frozen
+class StashImage:
+    """An image as Stash served it, with its entity tag (``None`` if Stash sent none).
+
+    Stash tags images by content (the MD5 of the bytes), so asking again with the tag
+    (``If-None-Match``) answers ``304 Not Modified`` without the bytes when nothing changed.
+    """
+
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    etag: str | None = None
+
+
+__all__ = ["StashGroup", "StashImage", "StashPerformer", "StashScene", "StashStudio", "StashTag"]

@@ -9,6 +9,7 @@ from typing import Final
 from typing import cast
 
 from stash2plex_core.models.plex import ServerInfo
+from stash2plex_core.models.stash import StashImage
 from stash2plex_core.models.stash import StashScene
 from stash2plex_core.ports._backend import BackendBase
 
@@ -92,6 +93,16 @@ class StashGateway(BackendBase, ABC):
     @abstractmethod
     def fetch_image(self, url: str) -> bytes:
         """Download an image Stash serves (screenshot, performer photo) with our credentials."""
+
+    def fetch_image_if_changed(self, url: str, etag: str | None = None) -> StashImage | None:
+        """Download an image unless it still has entity tag ``etag``; ``None`` when it does.
+
+        The bytes come with the tag Stash gave them, to pass back next time: an unchanged
+        cover then costs a ``304`` and no download, however often the scene is edited (its
+        URL changes with every edit, its bytes rarely). The default always downloads
+        (through :meth:`fetch_image`) and keeps no tag.
+        """
+        return StashImage(self.fetch_image(url))
 
     def close(self) -> None:
         """Release connections."""

@@ -36,6 +36,7 @@ COUNTERS: tuple[str, ...] = (
     "held_for_review",
     "waited",
     "scans_requested",
+    "posters_not_modified",
 )
 
 
@@ -79,6 +80,8 @@ class SyncStats:
       sent an edit and ``skipped_unchanged`` needed none;
     * ``failed`` — attempts rescheduled for a retry; ``dead_lettered``; ``dropped`` — the
       scene no longer exists in Stash; ``held_for_review`` — low-confidence matches;
+    * ``posters_not_modified`` — posters Stash answered ``304 Not Modified`` for (a new
+      screenshot URL, the same cover: nothing downloaded);
     * ``confidence`` — matches by confidence; ``errors`` — failures by error class;
     * ``timings`` — seconds per stage (``job``, ``stash``, ``match``, ``plex_read``,
       ``poster``, ``plex_write``).
@@ -94,6 +97,7 @@ class SyncStats:
     held_for_review: int = 0
     waited: int = 0
     scans_requested: int = 0
+    posters_not_modified: int = 0
     confidence: Mapping[str, int] = attrs.field(factory=dict, converter=to_mapping, hash=False)
     errors: Mapping[str, int] = attrs.field(factory=dict, converter=to_mapping, hash=False)
     timings: Mapping[str, Timing] = attrs.field(factory=dict, converter=to_mapping, hash=False)

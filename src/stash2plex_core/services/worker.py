@@ -185,10 +185,16 @@ class ReviewEntry:
 
 @attrs.frozen
 class PosterMemo:
-    """The poster source last synced for a scene and its SHA-1, so it is not fetched again unchanged."""
+    """The poster source last synced for a scene, its SHA-1 and Stash's ETag for it.
+
+    The same source is not fetched again; a new one (every edit changes the screenshot URL)
+    is asked for with the ETag, and Stash answers ``304`` without the bytes if the cover
+    itself did not change.
+    """
 
     source: str
     sha1: str | None
+    etag: str | None = None
 
 
 class _Unmatchable(Exception):
@@ -569,14 +575,25 @@ class SyncWorker:
         except StateError:
             return None
 
-    def _fetch_poster(self, url: str) -> tuple[bytes | None, str | None]:
+    def _fetch_poster(self, url: str, known: PosterMemo | None = None) -> tuple[bytes | None, PosterMemo]:
+        """The poster's bytes (``None`` if unchanged since ``known`` or missing) and what to remember of it.
+
+        With ``known`` (a poster Plex already shows), Stash is asked with its ETag, and a
+        ``304`` keeps ``known``'s SHA-1 without downloading anything.
+        """
+        source = ""  # the caller sets the source
         try:
             with self._timed("poster"):
-                data = self.stash.fetch_image(url)
+                image = self.stash.fetch_image_if_changed(url, known.etag if known is not None else None)
         except NotFoundError as exc:
             self._log(logging.WARNING, "poster not available from Stash: %s", exc, event="poster_missing")
-            return None, None
-        return data, hashlib.sha1(data).hexdigest()  # noqa: S324 - Plex identifies uploads by SHA-1
+            return None, PosterMemo(source, None)
+        if image is None:
+            assert known is not None  # only a conditional request comes back unchanged
+            self.stats.count("posters_not_modified")
+            return None, PosterMemo(source, known.sha1, known.etag)
+        sha1 = hashlib.sha1(image.data).hexdigest()  # noqa: S324 - Plex identifies uploads by SHA-1
+        return image.data, PosterMemo(source, sha1, image.etag)
 
     def _forget_scene(self, scene_id: str) -> None:
         for namespace in (SYNC_NAMESPACE, POSTER_NAMESPACE, REVIEW_NAMESPACE):
@@ -868,8 +885,8 @@ class SyncWorker:
         poster_source = (
             f"{desired.poster_url}|{scene.updated_at}" if self.settings.sync_poster and desired.poster_url else None
         )
-        memo = self._poster_memo(scene.id) if poster_source is not None else None
-        memo = memo if memo is not None and memo.source == poster_source else None
+        earlier = self._poster_memo(scene.id) if poster_source is not None else None
+        memo = earlier if earlier is not None and earlier.source == poster_source else None
         rating_key = result.rating_key
         assert rating_key is not None  # should_apply guarantees it
         ref = next((c for c in result.candidates if c.rating_key == rating_key), None)
@@ -901,12 +918,17 @@ class SyncWorker:
             raise self._vanished(scene.id, rating_key, result.plex_path) from None
 
         poster: bytes | None = None
-        poster_sha1 = memo.sha1 if memo is not None else None
+        remembered = memo
         if poster_source is not None and desired.poster_url is not None:
             current = self.plex.with_image_hashes(current)  # a batched read may leave the hash unread
             have = current.images.get(ImageKind.POSTER)
-            if memo is None or (memo.sha1 is not None and (have is None or have.sha1 != memo.sha1)):
-                poster, poster_sha1 = self._fetch_poster(desired.poster_url)
+            shown = have is not None and earlier is not None and earlier.sha1 is not None and have.sha1 == earlier.sha1
+            if memo is None:
+                # A new source: ask with the ETag if Plex still shows the poster it names.
+                known = earlier if shown and earlier is not None and earlier.etag else None
+                poster, remembered = self._fetch_poster(desired.poster_url, known)
+            elif memo.sha1 is not None and not shown:
+                poster, remembered = self._fetch_poster(desired.poster_url)  # changed in Plex: upload again
 
         edit = plan(desired, current, self.settings, poster=poster)
         if not edit.empty:
@@ -926,8 +948,8 @@ class SyncWorker:
             match_method=result.method.value,
         )
         self.state.put(SYNC_NAMESPACE, scene.id, to_document(synced))
-        if poster_source is not None:
-            self.state.put(POSTER_NAMESPACE, scene.id, to_document(PosterMemo(poster_source, poster_sha1)))
+        if poster_source is not None and remembered is not None:
+            self.state.put(POSTER_NAMESPACE, scene.id, to_document(attrs.evolve(remembered, source=poster_source)))
         self.queue.complete(job)
         changed = tuple(
             [*edit.fields, *edit.tags] + (["locks"] if edit.locks else []) + [image.kind.value for image in edit.images]

@@ -10,6 +10,7 @@ for an undecodable body, 422 for parse, validation and variable errors, 200 othe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.parse
@@ -39,6 +40,14 @@ from stash2plex_backends.simulators.stash._resolvers import RequestContext
 from stash2plex_backends.simulators.stash._resolvers import ServerInfo
 from stash2plex_backends.simulators.stash._resolvers import TaskHandler
 from stash2plex_backends.simulators.stash._state import StashState
+
+
+def _none_match(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, as Go's ``checkIfNoneMatch``)."""
+    if not header:
+        return False
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
 
 
 _IMAGE_ROUTE = re.compile(r"^/(scene|performer|studio|tag|group)/(\d+)/(screenshot|image|frontimage)$")
@@ -145,11 +154,22 @@ class StashApp:
     # -- images ---------------------------------------------------------------------------
 
     def _image(self, kind: str, item_id: int, name: str, request: Request) -> Response:
+        """As Stash's ``utils.ServeStaticContent``: a content ETag, and ``304`` when it matches.
+
+        The tag is the quoted MD5 of the bytes; Go's ``http.ServeContent`` compares it with
+        ``If-None-Match`` (a list of tags, weak or strong, or ``*``) and answers a match with
+        ``304 Not Modified``, the tag and no body. A URL with ``?t=`` may be cached for ever.
+        """
         with self.state.lock:
             data = self._image_bytes(kind, item_id, name, request.arg("default") == "true")
         if data is None:
             return Response(404, b"404 page not found\n")
-        return Response(200, data, content_type="image/png", headers={"Cache-Control": "max-age=604800000"})
+        etag = '"' + hashlib.md5(data).hexdigest() + '"'  # noqa: S324 - Stash's own ETag
+        cache = "private, max-age=31536000, immutable" if request.arg("t") is not None else "no-cache"
+        headers = {"Cache-Control": cache, "ETag": etag}
+        if _none_match(request.header("If-None-Match"), etag):
+            return Response(304, b"", headers=headers)
+        return Response(200, data, content_type="image/png", headers=headers)
 
     def _image_bytes(self, kind: str, item_id: int, name: str, default: bool) -> bytes | None:
         state = self.state

@@ -122,5 +122,20 @@ class StashGatewayContract:
         assert data
         assert data == stash_world.image_bytes(scene.screenshot_url)
 
+    def test_fetch_image_if_changed_never_hides_a_change(self, stash_world: StashWorld) -> None:
+        scene_id = stash_world.add_scene(SceneSpec(title="tagged", files=(self.path(stash_world, "tag.mp4"),)))
+        scene = stash_world.gateway.get_scene(scene_id)
+        assert scene is not None
+        assert scene.screenshot_url is not None
+        url = scene.screenshot_url
+        first = stash_world.gateway.fetch_image_if_changed(url)
+        assert first is not None  # without a tag there is nothing to compare: always the bytes
+        assert first.data == stash_world.image_bytes(url)
+        again = stash_world.gateway.fetch_image_if_changed(url, first.etag)
+        assert again is None or again.data == first.data  # unchanged: either answer is true
+        other = stash_world.gateway.fetch_image_if_changed(url, '"not-its-tag"')
+        assert other is not None  # another tag: the bytes, never "unchanged"
+        assert other.data == first.data
+
 
 __all__ = ["StashGatewayContract"]
