@@ -575,13 +575,12 @@ class SyncWorker:
         except StateError:
             return None
 
-    def _fetch_poster(self, url: str, known: PosterMemo | None = None) -> tuple[bytes | None, PosterMemo]:
+    def _fetch_poster(self, url: str, source: str, known: PosterMemo | None = None) -> tuple[bytes | None, PosterMemo]:
         """The poster's bytes (``None`` if unchanged since ``known`` or missing) and what to remember of it.
 
         With ``known`` (a poster Plex already shows), Stash is asked with its ETag, and a
         ``304`` keeps ``known``'s SHA-1 without downloading anything.
         """
-        source = ""  # the caller sets the source
         try:
             with self._timed("poster"):
                 image = self.stash.fetch_image_if_changed(url, known.etag if known is not None else None)
@@ -926,9 +925,10 @@ class SyncWorker:
             if memo is None:
                 # A new source: ask with the ETag if Plex still shows the poster it names.
                 known = earlier if shown and earlier is not None and earlier.etag else None
-                poster, remembered = self._fetch_poster(desired.poster_url, known)
+                poster, remembered = self._fetch_poster(desired.poster_url, poster_source, known)
             elif memo.sha1 is not None and not shown:
-                poster, remembered = self._fetch_poster(desired.poster_url)  # changed in Plex: upload again
+                # Changed in Plex: upload again.
+                poster, remembered = self._fetch_poster(desired.poster_url, poster_source)
 
         edit = plan(desired, current, self.settings, poster=poster)
         if not edit.empty:
@@ -949,7 +949,7 @@ class SyncWorker:
         )
         self.state.put(SYNC_NAMESPACE, scene.id, to_document(synced))
         if poster_source is not None and remembered is not None:
-            self.state.put(POSTER_NAMESPACE, scene.id, to_document(attrs.evolve(remembered, source=poster_source)))
+            self.state.put(POSTER_NAMESPACE, scene.id, to_document(remembered))
         self.queue.complete(job)
         changed = tuple(
             [*edit.fields, *edit.tags] + (["locks"] if edit.locks else []) + [image.kind.value for image in edit.images]
