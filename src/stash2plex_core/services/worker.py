@@ -948,7 +948,7 @@ class SyncWorker:
             match_method=result.method.value,
         )
         self.state.put(SYNC_NAMESPACE, scene.id, to_document(synced))
-        if poster_source is not None and remembered is not None:
+        if remembered is not None and remembered != memo:  # the same memo is already stored
             self.state.put(POSTER_NAMESPACE, scene.id, to_document(remembered))
         self.queue.complete(job)
         changed = tuple(
