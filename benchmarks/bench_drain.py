@@ -128,6 +128,9 @@ def _stash_child(conn: Any, scenes: int, seed: int) -> None:
             conn.send(len(ids))
         elif command == "count":
             conn.send(sim.requests.count(*args))
+        elif command == "clear":
+            sim.requests.clear()
+            conn.send(None)
         elif command == "cpu":
             conn.send(time.process_time())
         elif command == "stop":
@@ -316,8 +319,17 @@ class Bench:
     def cpu(self) -> dict[str, float]:
         return {"worker": time.process_time(), "plex": self.plex.call("cpu"), "stash": self.stash.call("cpu")}
 
+    def stash_counts(self) -> dict[str, int]:
+        call = self.stash.call
+        return {
+            "total": call("count"),
+            "graphql": call("count", "POST", r"^/graphql$"),
+            "images": call("count", "GET", r"^/scene/\d+/screenshot"),
+        }
+
     def drain(self, worker: Any) -> tuple[Any, float]:
         self.plex.call("clear")
+        self.stash.call("clear")
         before = self.cpu()
         started = time.perf_counter()
         report = worker.drain(concurrency=self.concurrency)
@@ -366,6 +378,8 @@ class Bench:
             "changed_scenes": synced,
             "plex_requests": counts,
             "plex_requests_per_changed_scene": round(counts["total"] / max(synced, 1), 3),
+            "stash_requests": (stash := self.stash_counts()),
+            "stash_requests_per_job": round(stash["total"] / max(report.jobs, 1), 3),
             "latency_floor_seconds": round(floor, 2),
             "cpu_ms_per_job": self.last_cpu_ms,
             "elapsed_over_floor": round(elapsed / floor, 3),

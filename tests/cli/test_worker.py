@@ -72,7 +72,9 @@ def test_worker_waits_for_the_drain_lease_another_process_holds(world: World) ->
     assert world.counts().ready == 3  # not touched while the task holds the lease
 
     hookpath.release_lease(world.db, "task:4242")
-    wait_until(lambda: world.counts().pending == 0, what="the worker to take the lease and drain")
+    wait_until(
+        lambda: (c := world.counts()).pending == 0 and c.leased == 0, what="the worker to take the lease and drain"
+    )
     assert worker.stop(signal.SIGTERM) == 0, worker.stderr
     assert json.loads(worker.stdout)["jobs"] == 3
 

@@ -154,12 +154,14 @@ def test_a_drain_works_more_jobs_than_it_sends_requests(world: World, monkeypatc
     peak = 0
     lock = threading.Lock()
     # The first three scene reads meet here: they can only all arrive if three jobs are
-    # in flight at once (two Plex slots plus one), in three different threads.
+    # in flight at once (two Plex slots plus one), in three different threads. Each thread
+    # claims a batch and reads its scenes in one request; the intake stays empty until a
+    # read returns, so the three reads come from three threads.
     meeting = threading.Barrier(3, timeout=5)
     reads = 0
-    get_scene = world.stash._get_scene
+    get_scenes = world.stash._get_scenes
 
-    def meeting_get_scene(scene_id: str) -> StashScene | None:
+    def meeting_get_scenes(scene_ids: list[str]) -> dict[str, StashScene]:
         nonlocal reads
         with lock:
             seen.add(threading.current_thread().name)
@@ -167,7 +169,7 @@ def test_a_drain_works_more_jobs_than_it_sends_requests(world: World, monkeypatc
             meet = reads <= 3
         if meet:
             meeting.wait()
-        return get_scene(scene_id)
+        return get_scenes(scene_ids)
 
     both_in = threading.Condition()
     get_items = world.plex._get_items
@@ -186,7 +188,7 @@ def test_a_drain_works_more_jobs_than_it_sends_requests(world: World, monkeypatc
             active -= 1
         return get_items(keys)
 
-    monkeypatch.setattr(world.stash, "_get_scene", meeting_get_scene)
+    monkeypatch.setattr(world.stash, "_get_scenes", meeting_get_scenes)
     monkeypatch.setattr(world.plex, "_get_items", overlapping_get_items)
     report = world.worker().drain(concurrency=2)
     assert dict(report.outcomes) == {"synced": 24}

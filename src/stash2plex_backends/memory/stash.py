@@ -57,6 +57,11 @@ class MemoryStash(StashGateway):
         with self._lock:
             return self._scenes.get(scene_id)
 
+    def _get_scenes(self, scene_ids: list[str]) -> dict[str, StashScene]:
+        self._count("get_scenes")
+        with self._lock:
+            return {s: self._scenes[s] for s in scene_ids if s in self._scenes}
+
     def _find_by_path(self, path: str) -> list[StashScene]:
         self._count("find_by_path")
         wanted = path_key(path, "normalised")

@@ -168,18 +168,40 @@ class SQLiteQueue(Queue):
 
     # -- consumers
 
+    @staticmethod
+    def _reclaim_expired(c: sqlite3.Connection, stamp: int) -> None:
+        """Return expired leases to the queue (merging with pending work for their scenes)."""
+        if c.execute(schema.ANY_EXPIRED, {"now": stamp}).fetchone() is not None:
+            c.execute(schema.RECLAIM_MERGE, {"now": stamp})
+            c.execute(schema.RECLAIM_DROP, {"now": stamp})
+            c.execute(schema.RECLAIM_RESET, {"now": stamp})
+
     def _claim(self, owner: str, token: str, now: dt.datetime, expires: dt.datetime) -> SyncJob | None:
         stamp = to_us(now)
 
         def body(c: sqlite3.Connection) -> SyncJob | None:
-            if c.execute(schema.ANY_EXPIRED, {"now": stamp}).fetchone() is not None:
-                c.execute(schema.RECLAIM_MERGE, {"now": stamp})
-                c.execute(schema.RECLAIM_DROP, {"now": stamp})
-                c.execute(schema.RECLAIM_RESET, {"now": stamp})
+            self._reclaim_expired(c, stamp)
             row = c.execute(
                 schema.CLAIM, {"owner": owner, "token": token, "expires": to_us(expires), "now": stamp}
             ).fetchone()
             return None if row is None else _job(row)
+
+        return self.db.write(body)
+
+    def _claim_many(self, owner: str, now: dt.datetime, expires: dt.datetime, limit: int) -> list[SyncJob]:
+        """The jobs :meth:`_claim` would take one by one, in one write transaction."""
+        stamp, until = to_us(now), to_us(expires)
+
+        def body(c: sqlite3.Connection) -> list[SyncJob]:
+            self._reclaim_expired(c, stamp)
+            jobs: list[SyncJob] = []
+            while len(jobs) < limit:
+                params = {"owner": owner, "token": uuid.uuid4().hex, "expires": until, "now": stamp}
+                row = c.execute(schema.CLAIM, params).fetchone()
+                if row is None:
+                    break
+                jobs.append(_job(row))
+            return jobs
 
         return self.db.write(body)
 

@@ -354,6 +354,25 @@ class StashApiGateway(StashGateway):
         raw = data.get("findScene")
         return None if raw is None else self._decode(what, raw)
 
+    def _get_scenes(self, scene_ids: list[str]) -> dict[str, StashScene]:
+        """``findScenes(ids: …)``, :attr:`page_size` ids a request; ids Stash cannot have are absent."""
+        wanted = [s for s in scene_ids if s.isdigit()]
+        found: dict[str, StashScene] = {}
+        for start in range(0, len(wanted), self.page_size):
+            chunk = wanted[start : start + self.page_size]
+            what = f"findScenes by {len(chunk)} id(s)"
+            data = self._graphql(what, _queries.FIND_SCENES_BY_IDS, _queries.ids_variables(chunk))
+            try:
+                page: list[dict[str, Any]] = data["findScenes"]["scenes"]
+            except (KeyError, TypeError) as exc:
+                self._fail(PermanentError(f"Stash at {self.base_url}: {what}: unexpected answer shape"), exc)
+            asked = set(chunk)
+            for raw in page:
+                scene = self._decode(what, raw)
+                if scene.id in asked:
+                    found[scene.id] = scene
+        return found
+
     def _pages(self, what: str, scene_filter: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Keyset pages of ``findScenes`` (id ascending, ``id > last``) until a short page."""
         after = 0

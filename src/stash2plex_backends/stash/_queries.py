@@ -62,6 +62,24 @@ query Stash2PlexFindScenes($filter: FindFilterType, $scene_filter: SceneFilterTy
     + SCENE_FRAGMENT
 )
 
+#: A batch by id (``ids: [ID!]``, Stash v0.25+; the older ``scene_ids`` is deprecated).
+FIND_SCENES_BY_IDS: Final = (
+    """
+query Stash2PlexFindScenesByIds($ids: [ID!], $filter: FindFilterType) {
+  findScenes(ids: $ids, filter: $filter) { scenes { ...Stash2PlexScene } }
+}
+"""
+    + SCENE_FRAGMENT
+)
+
+
+def ids_variables(scene_ids: list[str]) -> dict[str, Any]:
+    """Variables for :data:`FIND_SCENES_BY_IDS`: one page holding all of them (the default is 25)."""
+    return {
+        "ids": list(scene_ids),
+        "filter": {"page": 1, "per_page": len(scene_ids), "sort": "id", "direction": "ASC"},
+    }
+
 
 def page_variables(scene_filter: Mapping[str, Any], *, after_id: int, per_page: int) -> dict[str, Any]:
     """Variables for one keyset page: scenes with ``id > after_id``, by id ascending.

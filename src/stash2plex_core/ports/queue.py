@@ -93,6 +93,21 @@ class Queue(BackendBase, ABC):
         now = self.clock.now()
         return self._claim(owner, uuid.uuid4().hex, now, now + dt.timedelta(seconds=lease_seconds))
 
+    def claim_many(self, owner: str, lease_seconds: float, limit: int) -> list[SyncJob]:
+        """Lease up to ``limit`` ready jobs at once, in the order :meth:`claim` would take them.
+
+        A worker that hydrates several jobs with one request to Stash claims them together;
+        each job has its own lease, exactly as if claimed one by one.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        if not owner:
+            raise ValueError("owner must name the worker")
+        now = self.clock.now()
+        return self._claim_many(owner, now, now + dt.timedelta(seconds=lease_seconds), limit)
+
     def extend(self, job: SyncJob, lease_seconds: float) -> SyncJob:
         """Push the lease's expiry out (a heartbeat for long jobs)."""
         self._require_lease(job)
@@ -168,6 +183,13 @@ class Queue(BackendBase, ABC):
 
     @abstractmethod
     def _claim(self, owner: str, token: str, now: dt.datetime, expires: dt.datetime) -> SyncJob | None: ...
+
+    def _claim_many(self, owner: str, now: dt.datetime, expires: dt.datetime, limit: int) -> list[SyncJob]:
+        """One :meth:`_claim` after another; a backend may do it in one transaction."""
+        jobs: list[SyncJob] = []
+        while len(jobs) < limit and (job := self._claim(owner, uuid.uuid4().hex, now, expires)) is not None:
+            jobs.append(job)
+        return jobs
 
     @abstractmethod
     def _extend(self, job: SyncJob, now: dt.datetime, expires: dt.datetime) -> SyncJob: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Final
 from typing import cast
 
@@ -73,6 +74,22 @@ class StashGateway(BackendBase, ABC):
 
     @abstractmethod
     def _get_scene(self, scene_id: str) -> StashScene | None: ...
+
+    def get_scenes(self, scene_ids: Sequence[str]) -> dict[str, StashScene]:
+        """The scenes among ``scene_ids`` that exist, by id; a missing one is simply absent.
+
+        A worker hydrating several claimed jobs asks once instead of once per job. The
+        default asks :meth:`get_scene` for each; a backend may answer in one request.
+        """
+        ids = list(dict.fromkeys(scene_ids))
+        for scene_id in ids:
+            if not isinstance(cast(object, scene_id), str) or not scene_id:
+                raise ValueError(f"scene id must be a non-empty string, got {scene_id!r}")
+        return self._get_scenes(ids) if ids else {}
+
+    def _get_scenes(self, scene_ids: list[str]) -> dict[str, StashScene]:
+        found = {scene_id: self._get_scene(scene_id) for scene_id in scene_ids}
+        return {scene_id: scene for scene_id, scene in found.items() if scene is not None}
 
     def find_by_path(self, path: str) -> list[StashScene]:
         """Scenes one of whose files is ``path``: exactly, or alike after normalisation (:attr:`path_match`)."""

@@ -35,12 +35,15 @@ import random
 import threading
 import uuid
 from collections import Counter
+from collections import deque
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
+from contextlib import suppress
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Final
 
 import attrs
 
@@ -197,6 +200,15 @@ class PosterMemo:
     etag: str | None = None
 
 
+class _Unfetched:
+    """An intake entry whose scene must still be read from Stash on its own."""
+
+
+UNFETCHED: Final = _Unfetched()
+#: A claimed job and, when the batch read found it, its scene.
+_Intake = tuple[SyncJob, StashScene | _Unfetched]
+
+
 class _Unmatchable(Exception):
     """The scene cannot have a Plex item (no file, unmapped, outside every library)."""
 
@@ -277,6 +289,9 @@ class SyncWorker:
         #: Drains started by this worker, and the one the index was last refreshed in.
         self._drains = 0
         self._index_drain = -1
+        #: Jobs claimed together and already hydrated, waiting for a thread (:meth:`_next_job`).
+        self._intake: deque[_Intake] = deque()
+        self._intake_size = 1
 
     @classmethod
     def from_app(cls, app: App, **kwargs: Any) -> SyncWorker:
@@ -368,6 +383,7 @@ class SyncWorker:
                 self._affected_flushed = len(self._affected)
             self.ramp.capture()
             self.ramp.stop()
+            self._release_intake(until_probe=True)
             self._log(logging.WARNING, "Plex outage: circuit breaker opened; jobs wait", event="outage_started")
         elif transition is Transition.HALF_OPENED:
             # Plex answered a probe: the ramp starts now, with trial jobs one at a time
@@ -382,6 +398,7 @@ class SyncWorker:
             )
         elif transition is Transition.REOPENED:
             self.ramp.stop()
+            self._release_intake(until_probe=True)
         elif transition is Transition.CLOSED:
             ended = self.breaker.recovered_at or now
             record = self.outages.end(ended)
@@ -712,12 +729,76 @@ class SyncWorker:
 
     def flush(self) -> None:
         """Persist everything buffered: edit confirmations, statistics, breaker window, outage counts."""
+        self._release_intake()
         self.confirm_edits()
         self._flush_affected()
         self.stats.flush()
         self.breaker.save()
 
     # -- one job -------------------------------------------------------------------------------
+
+    # -- intake: claiming and hydrating jobs in batches ----------------------------------------
+
+    def _next_job(self) -> tuple[SyncJob | None, StashScene | _Unfetched]:
+        """The next job to work, and its scene when a batch read fetched it.
+
+        With several drain threads, jobs are claimed :attr:`_intake_size` at a time and
+        read from Stash in one request after the claim, so an edit made later still
+        leaves a pending job behind; the others wait here for the next free thread. A
+        job whose lease has run half out meanwhile goes back to the queue instead.
+        """
+        lease = self.settings.lease_seconds
+        while True:
+            with self._lock:
+                entry = self._intake.popleft() if self._intake else None
+            if entry is None:
+                break
+            job = entry[0]
+            if job.lease is not None and (job.lease.expires_at - self.clock.now()).total_seconds() >= lease / 2:
+                return entry
+            self._return_job(job)
+        size = self._intake_size if self.breaker.status is BreakerStatus.CLOSED else 1
+        if size <= 1:
+            return self.queue.claim(self.owner, lease), UNFETCHED
+        jobs = self.queue.claim_many(self.owner, lease, size)
+        if not jobs:
+            return None, UNFETCHED
+        entries = self._hydrate(jobs)
+        with self._lock:
+            self._intake.extend(entries[1:])
+        return entries[0]
+
+    def _hydrate(self, jobs: list[SyncJob]) -> list[_Intake]:
+        """Read the claimed jobs' scenes in one request.
+
+        On failure, and for a scene the batch did not return, the job reads its scene on its
+        own (:meth:`_sync`): each job then meets Stash's error, or its absence, itself.
+        """
+        found: Mapping[str, StashScene] = {}
+        if len(jobs) > 1:
+            try:
+                with self._timed("stash"):
+                    found = self.stash.get_scenes([j.scene_id for j in jobs])
+            except Exception as exc:  # noqa: BLE001 - every job asks again on its own and meets the error itself
+                self._log(logging.DEBUG, "batch read from Stash failed: %s", exc, event="hydrate_failed")
+        return [(job, found.get(job.scene_id, UNFETCHED)) for job in jobs]
+
+    def _return_job(self, job: SyncJob, when: dt.datetime | None = None) -> None:
+        with suppress(LeaseLostError):  # taken back by the queue already: nothing of ours to return
+            self.queue.release(job, when)
+
+    def _release_intake(self, *, until_probe: bool = False) -> int:
+        """Return claimed jobs nobody started to the queue (at the end of a drain, or when Plex goes down)."""
+        with self._lock:
+            entries, self._intake = list(self._intake), deque()
+        when = None
+        if until_probe and entries:
+            when = self.clock.now() + dt.timedelta(seconds=self.breaker.seconds_until_probe() or 0.0)
+        for job, _scene in entries:
+            self._return_job(job, when)
+            if until_probe:
+                self._note_affected(job)
+        return len(entries)
 
     def run_once(self) -> JobOutcome | None:
         """Work one job, or return ``None`` when none may run now (none ready, breaker open, stopped)."""
@@ -733,7 +814,7 @@ class SyncWorker:
         # trial leave their jobs in the queue instead of claiming and handing them back.
         if not self.breaker.try_acquire():
             return None
-        job = self.queue.claim(self.owner, self.settings.lease_seconds)
+        job, scene = self._next_job()
         if job is None:
             self.breaker.release(used=False)
             return None
@@ -743,7 +824,7 @@ class SyncWorker:
             self._note_affected(job)
             calls_before = self.plex.calls_made()
             try:
-                outcome = self._attempt(job, correlation_id)
+                outcome = self._attempt(job, correlation_id, scene)
             finally:
                 told = outcome is not None and outcome.kind not in (OutcomeKind.WAITING, OutcomeKind.STOPPED)
                 transition = self.breaker.release(
@@ -764,11 +845,11 @@ class SyncWorker:
             **fields,
         )
 
-    def _attempt(self, job: SyncJob, correlation_id: str) -> JobOutcome:
+    def _attempt(self, job: SyncJob, correlation_id: str, scene: StashScene | _Unfetched = UNFETCHED) -> JobOutcome:
         self._log(logging.DEBUG, "job claimed (%s, %d event(s))", job.reason, job.events, event="job_claimed")
         started = self.clock.monotonic()
         try:
-            outcome = self._sync(job, correlation_id)
+            outcome = self._sync(job, correlation_id, scene)
         except LeaseLostError as exc:
             self.stats.error("LeaseLostError")
             self._log(logging.WARNING, "lease lost, result dropped: %s", exc, event="lease_lost")
@@ -805,12 +886,15 @@ class SyncWorker:
         if counter is not None:
             self.stats.count(counter)
 
-    def _sync(self, job: SyncJob, correlation_id: str) -> JobOutcome:
-        """Hydrate and resolve; hand a matched scene to :meth:`_write`."""
+    def _sync(self, job: SyncJob, correlation_id: str, hydrated: StashScene | _Unfetched = UNFETCHED) -> JobOutcome:
+        """Hydrate (unless the batch read already did) and resolve; hand a matched scene to :meth:`_write`."""
         if job.attempts > self.settings.attempt_ceiling:
             raise RuntimeError(f"job was claimed {job.attempts} times without finishing (crash loop?)")
-        with self._timed("stash"):
-            scene = self.stash.get_scene(job.scene_id)
+        if isinstance(hydrated, StashScene):
+            scene: StashScene | None = hydrated
+        else:
+            with self._timed("stash"):
+                scene = self.stash.get_scene(job.scene_id)
         if scene is None:
             self.queue.complete(job)
             self._forget_scene(job.scene_id)
@@ -1156,6 +1240,7 @@ class SyncWorker:
         # database, the others keep every Plex slot busy. Plex still sees at most ``slots``.
         workers = 1 if slots == 1 else slots + max(1, slots // 2)
         self.plex.limit(slots)
+        self._intake_size = workers
         try:
             if workers == 1:
                 run.loop()
@@ -1169,6 +1254,7 @@ class SyncWorker:
                     thread.join()
         finally:
             self.plex.limit(None)
+            self._intake_size = 1
             self.flush()
         priority = ("stopped", "stop_requested", "max_jobs", "idle", "empty")
         reason = next((r for r in priority if r in run.reasons), "empty")

@@ -113,6 +113,50 @@ class QueueContract:
     def test_claim_on_empty_queue_is_none(self, queue: Queue) -> None:
         assert queue.claim("w", LEASE) is None
 
+    def test_claim_many_takes_jobs_in_claim_order_each_with_its_own_lease(
+        self, queue: Queue, clock: ManualClock
+    ) -> None:
+        queue.enqueue("late", delay=10)
+        queue.enqueue("early", delay=5)
+        queue.enqueue("waiting", delay=100)
+        clock.advance(20)
+        queue.enqueue("now")
+        jobs = queue.claim_many("w", LEASE, 2)
+        assert [j.scene_id for j in jobs] == ["early", "late"]
+        assert all(j.lease is not None and j.lease.owner == "w" and j.attempts == 1 for j in jobs)
+        assert all(j.lease.expires_at == clock.now() + dt.timedelta(seconds=LEASE) for j in jobs if j.lease)
+        assert len({j.lease.token for j in jobs if j.lease}) == 2, "every job has its own lease"
+        assert [j.scene_id for j in queue.claim_many("w", LEASE, 5)] == ["now"], "only ready jobs, up to none left"
+        assert queue.claim_many("w", LEASE, 5) == []
+        assert queue.counts().leased == 3
+        for job in jobs:
+            queue.complete(job)
+        assert queue.counts().leased == 1
+
+    def test_claim_many_skips_scenes_already_leased(self, queue: Queue) -> None:
+        queue.enqueue("1")
+        held = queue.claim("other", LEASE)
+        assert held is not None
+        queue.enqueue("1")  # an event while leased: pending, but not claimable yet
+        queue.enqueue("2")
+        assert [j.scene_id for j in queue.claim_many("w", LEASE, 5)] == ["2"]
+
+    def test_claim_many_takes_back_expired_leases(self, queue: Queue, clock: ManualClock) -> None:
+        queue.enqueue("1")
+        first = queue.claim("a", LEASE)
+        assert first is not None
+        clock.advance(LEASE + 1)
+        again = queue.claim_many("b", LEASE, 3)
+        assert [(j.id, j.attempts) for j in again] == [(first.id, 2)]
+        with pytest.raises(LeaseLostError):
+            queue.complete(first)
+
+    def test_claim_many_rejects_a_bad_limit(self, queue: Queue) -> None:
+        queue.enqueue("1")
+        with pytest.raises(ValueError, match="limit"):
+            queue.claim_many("w", LEASE, 0)
+        assert queue.counts().ready == 1
+
     def test_expired_lease_is_claimable_and_old_holder_loses(self, queue: Queue, clock: ManualClock) -> None:
         queue.enqueue("1")
         first = queue.claim("a", LEASE)

@@ -56,6 +56,19 @@ class StashGatewayContract:
     def test_missing_scene_is_none(self, stash_world: StashWorld) -> None:
         assert stash_world.gateway.get_scene("987654321") is None
 
+    def test_get_scenes_answers_like_get_scene_for_each(self, stash_world: StashWorld) -> None:
+        first = stash_world.add_scene(SceneSpec(title="First", files=(self.path(stash_world, "b", "1.mp4"),)))
+        second = stash_world.add_scene(
+            SceneSpec(title="Second", files=(self.path(stash_world, "b", "2.mp4"),), tags=("T",))
+        )
+        found = stash_world.gateway.get_scenes([second, "987654321", first, second, "not-an-id"])
+        assert set(found) == {first, second}, "missing ids are absent, duplicates asked once"
+        assert found[first] == stash_world.gateway.get_scene(first)
+        assert found[second] == stash_world.gateway.get_scene(second)
+        assert stash_world.gateway.get_scenes([]) == {}
+        with pytest.raises(ValueError, match="scene id"):
+            stash_world.gateway.get_scenes([first, ""])
+
     def test_find_by_path_is_exact_despite_wildcards_and_case(self, stash_world: StashWorld) -> None:
         target = self.path(stash_world, "Studio_A", "50% Off [1] é.mp4")
         decoys = [
