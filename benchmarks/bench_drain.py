@@ -547,6 +547,19 @@ class Bench:
         self.stash.stop()
 
 
+def python_loop_ms(n: int = 1_000_000) -> float:
+    """Milliseconds for a fixed pure-Python loop: how fast this machine is today.
+
+    The elapsed/floor ratio follows the worker's CPU per job, and shared machines differ
+    several-fold from day to day; this figure lets two runs be compared.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     from stash2plex_core.settings import Settings
 
@@ -569,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "drain",
         "python": platform.python_version(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python_loop_ms": python_loop_ms()},
         "scenes": args.scenes,
         "concurrency": args.concurrency,
         "injected_latency_ms": LATENCY * 1000,

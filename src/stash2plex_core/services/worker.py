@@ -735,8 +735,6 @@ class SyncWorker:
         self.stats.flush()
         self.breaker.save()
 
-    # -- one job -------------------------------------------------------------------------------
-
     # -- intake: claiming and hydrating jobs in batches ----------------------------------------
 
     def _next_job(self) -> tuple[SyncJob | None, StashScene | _Unfetched]:
@@ -799,6 +797,8 @@ class SyncWorker:
             if until_probe:
                 self._note_affected(job)
         return len(entries)
+
+    # -- one job -------------------------------------------------------------------------------
 
     def run_once(self) -> JobOutcome | None:
         """Work one job, or return ``None`` when none may run now (none ready, breaker open, stopped)."""
