@@ -27,6 +27,13 @@ def _scene_id(value: object) -> str:
     return value.strip()
 
 
+def _check_claim(owner: str, lease_seconds: float) -> None:
+    if lease_seconds <= 0:
+        raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+    if not owner:
+        raise ValueError("owner must name the worker")
+
+
 def job_error(error: BaseException | JobError, at: dt.datetime) -> JobError:
     """The persisted form of a failure: its class name and (bounded) message."""
     if isinstance(error, JobError):
@@ -86,10 +93,7 @@ class Queue(BackendBase, ABC):
 
     def claim(self, owner: str, lease_seconds: float) -> SyncJob | None:
         """Lease the next ready job for ``lease_seconds``, or return ``None``."""
-        if lease_seconds <= 0:
-            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
-        if not owner:
-            raise ValueError("owner must name the worker")
+        _check_claim(owner, lease_seconds)
         now = self.clock.now()
         return self._claim(owner, uuid.uuid4().hex, now, now + dt.timedelta(seconds=lease_seconds))
 
@@ -101,10 +105,7 @@ class Queue(BackendBase, ABC):
         """
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        if lease_seconds <= 0:
-            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
-        if not owner:
-            raise ValueError("owner must name the worker")
+        _check_claim(owner, lease_seconds)
         now = self.clock.now()
         return self._claim_many(owner, now, now + dt.timedelta(seconds=lease_seconds), limit)
 
