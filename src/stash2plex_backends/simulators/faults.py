@@ -49,6 +49,10 @@ class Fault:
     ``probability`` (0-1) makes the fault fire on that share of the matching requests
     (drawn from the injector's seeded random source); when it does not fire, the next
     matching fault is considered, so a random 503 can sit in front of a steady delay.
+
+    ``fired_at`` holds the wall-clock time (:func:`time.time`, the clock the system
+    clock reads) at which each firing was decided, in order, so a test can check that a
+    client waited at least ``Retry-After`` after the answer it was given.
     """
 
     path: str = ".*"
@@ -63,6 +67,7 @@ class Fault:
     probability: float = 1.0
     seen: int = 0
     fired: int = 0
+    fired_at: list[float] = attrs.field(factory=list)
     _regex: re.Pattern[str] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -116,6 +121,7 @@ class FaultInjector:
                 if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                     continue
                 fault.fired += 1
+                fault.fired_at.append(time.time())
                 return fault
         return None
 
