@@ -34,8 +34,9 @@ class SQLiteStateStore(StateStore):
     Writes run in ``BEGIN IMMEDIATE`` transactions at ``synchronous=FULL`` (a record of
     what reached Plex must not roll back after a power cut, or the next drain would edit
     again; ``NORMAL`` measured no faster in the drain benchmark, where every job writes
-    one), so ``update`` is an atomic read-modify-write across processes and threads. A writer waits up to ``busy_timeout`` seconds for the
-    lock, then raises :class:`~stash2plex_core.errors.StateLockTimeoutError`; a document
+    one), so ``update`` is an atomic read-modify-write across processes and threads. A
+    writer waits up to ``busy_timeout`` seconds for the lock, then raises
+    :class:`~stash2plex_core.errors.StateLockTimeoutError`; a document
     that is not valid JSON raises :class:`~stash2plex_core.errors.StateError` naming the
     file, namespace and key.
     """
