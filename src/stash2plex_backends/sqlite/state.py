@@ -31,14 +31,14 @@ class SQLiteStateStore(StateStore):
     """Keyed JSON documents in the ``state`` table of the stash2plex database.
 
     Sharing the queue's file means one thing to back up and one set of permissions.
-    Writes run in ``BEGIN IMMEDIATE`` transactions at ``synchronous=FULL`` (a record of
+    Writes run in ``BEGIN IMMEDIATE`` transactions, so ``update`` is an atomic
+    read-modify-write across processes and threads, at ``synchronous=FULL``: a record of
     what reached Plex must not roll back after a power cut, or the next drain would edit
-    again; ``NORMAL`` measured no faster in the drain benchmark, where every job writes
-    one), so ``update`` is an atomic read-modify-write across processes and threads. A
-    writer waits up to ``busy_timeout`` seconds for the lock, then raises
-    :class:`~stash2plex_core.errors.StateLockTimeoutError`; a document
-    that is not valid JSON raises :class:`~stash2plex_core.errors.StateError` naming the
-    file, namespace and key.
+    again (``NORMAL`` measured no faster in the drain benchmark, where every job writes
+    one). A writer waits up to ``busy_timeout`` seconds for the lock, then raises
+    :class:`~stash2plex_core.errors.StateLockTimeoutError`; a document that is not valid
+    JSON raises :class:`~stash2plex_core.errors.StateError` naming the file, namespace and
+    key.
     """
 
     id: ClassVar[str] = "sqlite"
