@@ -550,8 +550,9 @@ class Bench:
 def python_loop_ms(n: int = 1_000_000) -> float:
     """Milliseconds for a fixed pure-Python loop: how fast this machine is today.
 
-    The elapsed/floor ratio follows the worker's CPU per job, and shared machines differ
-    several-fold from day to day; this figure lets two runs be compared.
+    Shared machines differ several-fold from day to day, and this tells a slow day from a
+    fast one. Within a day it is a poor guide to a single run: the elapsed/floor ratio
+    follows the worker's CPU per job (``cpu_ms_per_job.worker``), so compare runs by that.
     """
     started = time.perf_counter()
     total = 0
