@@ -49,6 +49,23 @@ SABOTAGE = {
         """,
         "test_documents_are_copies",
     ),
+    "get-many-reports-missing-keys": (
+        "state",
+        """
+        def _get_many(self, namespace, keys):
+            return {key: self._get(namespace, key) or {} for key in keys}
+        """,
+        "test_get_many_returns_what_exists_as_copies",
+    ),
+    "put-all-drops-a-namespace": (
+        "state",
+        """
+        def _put_all(self, batch):
+            for namespace, documents in list(batch.items())[:1]:
+                self._put_many(namespace, documents)
+        """,
+        "test_put_all_writes_every_namespace",
+    ),
     "plex-ignores-removals": (
         "plex",
         """

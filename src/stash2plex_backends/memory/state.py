@@ -38,6 +38,11 @@ class MemoryStateStore(StateStore):
         with self._lock:
             self._data.setdefault(namespace, {}).update(copy.deepcopy(documents))
 
+    def _put_all(self, batch: dict[str, dict[str, Document]]) -> None:
+        with self._lock:  # atomic as a whole
+            for namespace, documents in batch.items():
+                self._put_many(namespace, documents)
+
     def _delete(self, namespace: str, key: str) -> bool:
         with self._lock:
             return self._data.get(namespace, {}).pop(key, None) is not None

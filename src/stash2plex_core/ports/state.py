@@ -6,6 +6,7 @@ import json
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +47,8 @@ class StateStore(BackendBase, ABC):
       :class:`~stash2plex_core.errors.StateLockTimeoutError`); a save is never skipped.
     * ``update`` is an atomic read-modify-write under that lock; the function may return
       ``None`` to delete.
+    * ``put_all`` writes each namespace's documents atomically; whether it is atomic across
+      namespaces too is the backend's to say (SQLite: yes, one transaction).
     * Documents go in and come out as deep copies: mutating one never changes the store.
     * Unreadable storage raises :class:`~stash2plex_core.errors.StateError` naming the file.
     """
@@ -56,6 +59,15 @@ class StateStore(BackendBase, ABC):
     def get(self, namespace: str, key: str) -> Document | None:
         return self._get(_name("namespace", namespace), _name("key", key))
 
+    def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Document]:
+        """The documents among ``keys`` that exist, by key; a missing one is simply absent.
+
+        A worker that claimed several jobs reads their records at once instead of once per
+        job. The default asks :meth:`get` for each; a backend may read them in one go.
+        """
+        wanted = list(dict.fromkeys(_name("key", key) for key in keys))
+        return self._get_many(_name("namespace", namespace), wanted) if wanted else {}
+
     def put(self, namespace: str, key: str, document: Mapping[str, Any]) -> None:
         self._put_many(_name("namespace", namespace), {_name("key", key): _document(document)})
 
@@ -63,6 +75,21 @@ class StateStore(BackendBase, ABC):
         checked = {_name("key", k): _document(v) for k, v in documents.items()}
         if checked:
             self._put_many(_name("namespace", namespace), checked)
+
+    def put_all(self, batch: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        """``put_many`` for several namespaces (``{namespace: {key: document}}``) in one call.
+
+        A sync writes its record and its poster memo together: a backend that can (SQLite)
+        commits both at once, which halves the commits of a drain. Each namespace's
+        documents are written atomically; across namespaces only where the backend can.
+        """
+        checked = {
+            _name("namespace", namespace): {_name("key", k): _document(v) for k, v in documents.items()}
+            for namespace, documents in batch.items()
+        }
+        checked = {namespace: documents for namespace, documents in checked.items() if documents}
+        if checked:
+            self._put_all(checked)
 
     def delete(self, namespace: str, key: str) -> bool:
         return self._delete(_name("namespace", namespace), _name("key", key))
@@ -91,6 +118,14 @@ class StateStore(BackendBase, ABC):
 
     @abstractmethod
     def _put_many(self, namespace: str, documents: dict[str, Document]) -> None: ...
+
+    def _get_many(self, namespace: str, keys: list[str]) -> dict[str, Document]:
+        found = {key: self._get(namespace, key) for key in keys}
+        return {key: document for key, document in found.items() if document is not None}
+
+    def _put_all(self, batch: dict[str, dict[str, Document]]) -> None:
+        for namespace, documents in batch.items():
+            self._put_many(namespace, documents)
 
     @abstractmethod
     def _delete(self, namespace: str, key: str) -> bool: ...

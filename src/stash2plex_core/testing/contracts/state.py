@@ -68,6 +68,37 @@ class StateStoreContract:
         assert list(state_store.items("sync")) == [("a", {"v": 1}), ("b", {"v": 2}), ("ü", {"v": 3})]
         assert state_store.keys("breaker") == ["a"]
 
+    def test_get_many_returns_what_exists_as_copies(self, state_store: StateStore) -> None:
+        state_store.put_many("sync", {"1": {"v": [1]}, "2": {"v": [2]}, "ü": {"v": [3]}})
+        state_store.put("posters", "1", {"v": "other namespace"})
+        assert state_store.get_many("sync", []) == {}
+        found = state_store.get_many("sync", ["2", "missing", "ü", "1", "2"])
+        assert found == {"1": {"v": [1]}, "2": {"v": [2]}, "ü": {"v": [3]}}
+        found["1"]["v"].append("mutated")
+        assert state_store.get("sync", "1") == {"v": [1]}
+        assert state_store.get_many("posters", ["1", "2"]) == {"1": {"v": "other namespace"}}
+        with pytest.raises(ValueError, match="key"):
+            state_store.get_many("sync", ["1", ""])
+        with pytest.raises(ValueError, match="namespace"):
+            state_store.get_many("", ["1"])
+
+    def test_put_all_writes_every_namespace(self, state_store: StateStore) -> None:
+        state_store.put("sync", "1", {"old": True})
+        doc = {"tags": ["a"]}
+        state_store.put_all({"sync": {"1": {"new": 1}, "2": doc}, "posters": {"1": {"sha1": "x"}}, "empty": {}})
+        doc["tags"].append("mutated-after-put")
+        assert dict(state_store.items("sync")) == {"1": {"new": 1}, "2": {"tags": ["a"]}}
+        assert dict(state_store.items("posters")) == {"1": {"sha1": "x"}}
+        assert state_store.keys("empty") == []
+        state_store.put_all({})
+
+    def test_put_all_checks_everything_before_writing(self, state_store: StateStore) -> None:
+        with pytest.raises(TypeError, match="JSON"):
+            state_store.put_all({"sync": {"1": {"a": 1}}, "posters": {"1": {"nan": float("nan")}}})
+        with pytest.raises(ValueError, match="namespace"):
+            state_store.put_all({"sync": {"1": {"a": 1}}, "": {"1": {"a": 1}}})
+        assert state_store.get("sync", "1") is None
+
     def test_delete(self, state_store: StateStore) -> None:
         state_store.put("sync", "1", {"a": 1})
         assert state_store.delete("sync", "1") is True
@@ -131,19 +162,22 @@ class StateStoreContract:
     def test_durable_across_reopen(
         self, state_store: StateStore, capabilities: Capabilities, request: pytest.FixtureRequest
     ) -> None:
-        """Every kind of write (put, put_many, update, delete) survives a new instance."""
+        """Every kind of write (put, put_many, put_all, update, delete) survives a new instance."""
         if not capabilities.durable:
             pytest.skip("backend is not durable (capabilities.durable is False)")
         reopen: Callable[[], StateStore] = request.getfixturevalue("reopen_state_store")
         state_store.put_many("sync", {"1": {"a": 1}, "2": {"b": [1, 2]}, "3": {"gone": True}})
         state_store.put("breaker", "plex", {"state": "open"})
         state_store.update("counters", "c", lambda cur: {"n": 1})
+        state_store.put_all({"posters": {"1": {"sha1": "x"}}, "review": {"2": {"why": "low"}}})
         assert state_store.delete("sync", "3") is True
         other = reopen()
         try:
             assert dict(other.items("sync")) == {"1": {"a": 1}, "2": {"b": [1, 2]}}
             assert other.get("breaker", "plex") == {"state": "open"}
             assert other.get("counters", "c") == {"n": 1}
+            assert other.get_many("posters", ["1"]) == {"1": {"sha1": "x"}}
+            assert other.get("review", "2") == {"why": "low"}
         finally:
             other.close()
 
