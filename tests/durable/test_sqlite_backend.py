@@ -692,3 +692,70 @@ def test_a_drain_task_takes_over_a_reservation_but_not_a_worker(db: Path) -> Non
     assert hookpath.take_drain(path, "task:b", 30)
     with pytest.raises(ValueError, match="seconds"):
         hookpath.reserve_drain(path, "hook:3", 0)
+
+
+def test_queue_and_state_writers_in_one_process_never_meet_sqlites_busy_handler(db: Path) -> None:
+    """The drain's two connections to one file take turns on an in-process lock.
+
+    With a busy timeout of zero any collision at SQLite's level fails at once; taking turns
+    on the file's lock, none happens.
+    """
+    clock = ManualClock()
+    queue = SQLiteQueue(db, clock, busy_timeout=0)
+    state = SQLiteStateStore(db, clock, busy_timeout=0)
+    queue.enqueue_many([str(n) for n in range(400)])
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while job := queue.claim("w", 300):
+                state.put_all({"sync": {job.scene_id: {"n": 1}}, "posters": {job.scene_id: {"n": 2}}})
+                queue.complete(job)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert queue.counts().pending == 0
+        assert len(state.keys("sync")) == len(state.keys("posters")) == 400
+    finally:
+        queue.close()
+        state.close()
+
+
+def test_get_many_reads_thousands_of_keys_in_one_statement(db: Path) -> None:
+    state = SQLiteStateStore(db, ManualClock())
+    try:
+        state.put_many("sync", {str(n): {"n": n} for n in range(3000)})
+        found = state.get_many("sync", [str(n) for n in range(0, 6000, 2)])
+        assert found == {str(n): {"n": n} for n in range(0, 3000, 2)}
+    finally:
+        state.close()
+
+
+def test_put_all_and_complete_are_one_statement_each(db: Path) -> None:
+    """A sync's writes: its documents in one statement, the job's completion in another."""
+    clock = ManualClock()
+    state = SQLiteStateStore(db, clock)
+    queue = SQLiteQueue(db, clock)
+    try:
+        queue.enqueue("1")
+        job = queue.claim("w", 300)
+        assert job is not None
+        state.put("sync", "0", {"warm": True})
+        seen: list[str] = []
+        state.db._connection().set_trace_callback(seen.append)
+        queue.db._connection().set_trace_callback(seen.append)
+        state.put_all({"sync": {"1": {"a": 1}}, "posters": {"1": {"b": 2}}, "review": {"1": {"c": 3}}})
+        queue.complete(job)
+        assert [s.split()[0] for s in seen] == ["INSERT", "DELETE"]
+        assert state.get_many("posters", ["1"]) == {"1": {"b": 2}}
+        assert dict(state.items("review")) == {"1": {"c": 3}}
+    finally:
+        state.close()
+        queue.close()

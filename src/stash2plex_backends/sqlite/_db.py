@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -67,12 +68,31 @@ def translate(path: str, exc: BaseException, timeout: float) -> Exception:
     return StateError(message)
 
 
+_FILE_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_FILE_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_write_lock(path: str) -> threading.RLock:
+    """The lock this process's writers to ``path`` take around their write transactions.
+
+    The queue and the state store keep a connection each to the same file. Without this,
+    one of them meeting the other's write transaction waits in SQLite's busy handler,
+    which sleeps 1, 2, 5, 10... ms between looks, while the drain's other threads queue
+    behind it; with it, the second writer takes the lock the moment the first commits.
+    Other processes still meet SQLite's busy timeout, as before.
+    """
+    key = os.path.realpath(path)
+    with _FILE_WRITE_LOCKS_GUARD:
+        return _FILE_WRITE_LOCKS.setdefault(key, threading.RLock())
+
+
 class Database:
     """A SQLite file used through one connection, opened on first use.
 
     The connection is shared by the instance's threads under a lock (SQLite serialises
     writers anyway) and is re-opened after a ``fork``, because a connection must never
-    cross into a child process. Every failure leaves as a core error naming the file.
+    cross into a child process. Write transactions also hold the file's in-process write
+    lock (:func:`_file_write_lock`). Every failure leaves as a core error naming the file.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", timeout: float = 10.0) -> None:
@@ -80,6 +100,7 @@ class Database:
         self.synchronous = synchronous
         self.timeout = timeout
         self._lock = threading.RLock()
+        self._write_lock = _file_write_lock(self.path)
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._mode = synchronous
@@ -96,7 +117,14 @@ class Database:
             self._mode = self.synchronous
         return self._conn
 
-    def _run(self, body: Callable[[sqlite3.Connection], T], begin: str | None, synchronous: str | None) -> T:
+    def _run(
+        self,
+        body: Callable[[sqlite3.Connection], T],
+        begin: str | None,
+        synchronous: str | None,
+        *,
+        writes: bool = False,
+    ) -> T:
         def attempt() -> T:
             conn = self._connection()
             mode = synchronous or self.synchronous
@@ -115,7 +143,7 @@ class Database:
                 raise
             return result
 
-        with self._lock:
+        with self._lock, self._write_lock if writes else contextlib.nullcontext():
             try:
                 return schema.retrying(attempt, timeout=self.timeout)
             except (sqlite3.Error, OSError) as exc:
@@ -123,11 +151,31 @@ class Database:
 
     def write(self, body: Callable[[sqlite3.Connection], T], *, synchronous: str | None = None) -> T:
         """Run ``body`` in one ``BEGIN IMMEDIATE`` transaction (retried whole on busy)."""
-        return self._run(body, "BEGIN IMMEDIATE", synchronous)
+        return self._run(body, "BEGIN IMMEDIATE", synchronous, writes=True)
+
+    def statement(self, body: Callable[[sqlite3.Connection], T], *, synchronous: str | None = None) -> T:
+        """Run ``body``, one write statement, as its own transaction (no ``BEGIN``/``COMMIT``).
+
+        One statement is atomic by itself, and it takes the write lock before it reads, so
+        it waits out another writer on the busy timeout just as ``BEGIN IMMEDIATE`` does.
+        Every call into SQLite lets go of the GIL and must wait to take it back while this
+        connection's lock is held, so the two calls saved shorten the lock for every other
+        thread: the drain's per-job writes use this.
+        """
+        return self._run(body, None, synchronous, writes=True)
 
     def read(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one read transaction: a consistent snapshot, kept short."""
         return self._run(body, "BEGIN", None)
+
+    def query(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body``, one read statement fetched whole, without ``BEGIN``/``COMMIT``.
+
+        A single statement is its own consistent snapshot. Every call into SQLite lets go of
+        the GIL and must wait to take it back while this connection's lock is held, so the
+        two calls saved here shorten the lock for every other thread (the drain's hot reads).
+        """
+        return self._run(body, None, None)
 
     def integrity_check(self) -> list[str]:
         """``PRAGMA integrity_check``'s findings; ``["ok"]`` for a healthy file."""

@@ -229,6 +229,18 @@ STATE_PUT = (
     "INSERT INTO state (namespace, key, document, updated_at) VALUES (:namespace, :key, :document, :now) "
     "ON CONFLICT (namespace, key) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at"
 )
+#: Many documents in one statement: ``:rows`` is a JSON array of ``[namespace, key, document]``.
+#: (``WHERE true`` keeps the upsert's ``ON`` from being read as a join's.)
+STATE_PUT_ROWS = (
+    "INSERT INTO state (namespace, key, document, updated_at) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), :now "
+    "FROM json_each(:rows) WHERE true "
+    "ON CONFLICT (namespace, key) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at"
+)
+#: Several keys of one namespace (``:keys`` is a JSON array): one statement, one index probe each.
+STATE_GET_MANY = (
+    "SELECT key, document FROM state WHERE namespace = :namespace AND key IN (SELECT value FROM json_each(:keys))"
+)
 STATE_DELETE = "DELETE FROM state WHERE namespace = :namespace AND key = :key"
 STATE_ITEMS = "SELECT key, document FROM state WHERE namespace = :namespace ORDER BY key"
 
@@ -455,8 +467,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATE_DELETE",
     "STATE_GET",
+    "STATE_GET_MANY",
     "STATE_ITEMS",
     "STATE_PUT",
+    "STATE_PUT_ROWS",
     "TAKE_DEAD",
     "TAKE_PENDING",
     "SchemaTooNewError",

@@ -79,17 +79,23 @@ class SQLiteStateStore(StateStore):
         return None if row is None else self._load(namespace, key, row[0])
 
     def _get(self, namespace: str, key: str) -> Document | None:
-        return self.db.read(lambda c: self._read_one(c, namespace, key))
+        return self.db.query(lambda c: self._read_one(c, namespace, key))
 
-    def _write_many(self, c: sqlite3.Connection, namespace: str, documents: dict[str, Document]) -> None:
-        stamp = to_us(self.clock.now())
-        c.executemany(
-            schema.STATE_PUT,
-            [{"namespace": namespace, "key": k, "document": _dump(d), "now": stamp} for k, d in documents.items()],
-        )
+    def _get_many(self, namespace: str, keys: list[str]) -> dict[str, Document]:
+        params = {"namespace": namespace, "keys": json.dumps(keys)}
+        rows = self.db.query(lambda c: c.execute(schema.STATE_GET_MANY, params).fetchall())
+        return {key: self._load(namespace, key, text) for key, text in rows}
+
+    def _write_rows(self, c: sqlite3.Connection, batch: dict[str, dict[str, Document]]) -> None:
+        rows = [[namespace, key, _dump(d)] for namespace, documents in batch.items() for key, d in documents.items()]
+        c.execute(schema.STATE_PUT_ROWS, {"rows": json.dumps(rows, ensure_ascii=False), "now": to_us(self.clock.now())})
 
     def _put_many(self, namespace: str, documents: dict[str, Document]) -> None:
-        self.db.write(lambda c: self._write_many(c, namespace, documents))
+        self._put_all({namespace: documents})
+
+    def _put_all(self, batch: dict[str, dict[str, Document]]) -> None:
+        """Every document in one statement: one commit, atomic as a whole."""
+        self.db.statement(lambda c: self._write_rows(c, batch))
 
     def _delete(self, namespace: str, key: str) -> bool:
         params = {"namespace": namespace, "key": key}
@@ -107,7 +113,7 @@ class SQLiteStateStore(StateStore):
             if result is None:
                 c.execute(schema.STATE_DELETE, {"namespace": namespace, "key": key})
             else:
-                self._write_many(c, namespace, {key: result})
+                self._write_rows(c, {namespace: {key: result}})
             return result
 
         return self.db.write(body)
