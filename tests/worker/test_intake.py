@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import attrs
 import pytest
 
+from stash2plex_backends.memory import MemoryStateStore
+from stash2plex_core.clocks import ManualClock
 from stash2plex_core.errors import BackendUnavailableError
 from stash2plex_core.models.health import BreakerStatus
 from stash2plex_core.models.stash import StashScene
+from stash2plex_core.ports.state import Document
+from stash2plex_core.services.worker import CONFIRM_STORE_BATCH
+from stash2plex_core.services.worker import SYNC_NAMESPACE
 from tests.worker.conftest import World
 
 
@@ -159,3 +166,59 @@ def test_jobs_waiting_in_the_intake_are_back_in_the_queue_while_plex_is_down(
     assert max(leased_at_probe) == 0, "no job stays leased while the breaker is open"
     assert world.queue.dead_letters() == []
     assert synced(world, ids)
+
+
+class CountingState(MemoryStateStore):
+    """The in-memory store, counting each primitive call by namespace."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def _get(self, namespace: str, key: str) -> Document | None:
+        self.calls["get", namespace] += 1
+        return super()._get(namespace, key)
+
+    def _get_many(self, namespace: str, keys: list[str]) -> dict[str, Document]:
+        self.calls["get_many", namespace] += 1
+        found = {key: MemoryStateStore._get(self, namespace, key) for key in keys}  # uncounted
+        return {key: document for key, document in found.items() if document is not None}
+
+    def _put_many(self, namespace: str, documents: dict[str, Document]) -> None:
+        self.calls["put_many", namespace] += 1
+        super()._put_many(namespace, documents)
+
+    def _put_all(self, batch: dict[str, dict[str, Document]]) -> None:
+        self.calls["put_all", "+".join(sorted(batch))] += 1
+        with self._lock:  # the base class would count each namespace's put_many again
+            for namespace, documents in batch.items():
+                MemoryStateStore._put_many(self, namespace, documents)
+
+
+def test_a_drain_reads_records_and_poster_memos_per_batch_and_writes_them_together(world: World) -> None:
+    world.state = CountingState(world.clock)
+    world.scenes(30)
+    report = world.worker().drain()
+    calls = world.state.calls
+    assert dict(report.outcomes) == {"synced": 30}
+    # Jobs are claimed six at a time: a batch's records and memos are two reads, not a job's.
+    assert calls["get", "sync"] + calls["get", "posters"] <= 4, dict(calls)
+    assert 2 <= calls["get_many", "posters"] <= 10, dict(calls)
+    # Each sync writes its record and its new poster memo in one call.
+    assert calls["put_all", "posters+sync"] == 30, dict(calls)
+    assert calls["put_many", "posters"] == 0, dict(calls)
+
+
+def test_read_backs_are_stored_in_batches_and_every_one_by_the_end(world: World) -> None:
+    world.state = CountingState(world.clock)
+    ids = world.scenes(40)  # some 35-39 read-backs ride along: one stored batch, the rest at the end
+    world.worker().drain()
+    records = world.state.get_many(SYNC_NAMESPACE, ids)
+    assert all(records[i]["plex_updated_at"] is not None for i in ids), "an edit was never read back"
+    assert world.state.calls["put_many", SYNC_NAMESPACE] <= 40 // CONFIRM_STORE_BATCH + 2, dict(world.state.calls)
+    # The next drain of the unchanged scenes reads no item and edits none.
+    world.queue.enqueue_many(ids)
+    before = dict(world.plex.calls)
+    assert dict(world.worker().drain().outcomes) == {"skipped": 40}
+    assert world.plex.calls.get("get_items", 0) == before.get("get_items", 0)
+    assert world.plex.calls.get("apply", 0) == before.get("apply", 0)

@@ -171,7 +171,7 @@ class StatsRecorder:
         state: StateStore | None,
         clock: Clock,
         *,
-        flush_every: int = 100,
+        flush_every: int = 1000,
         namespace: str = NAMESPACE,
         key: str = KEY,
     ) -> None:

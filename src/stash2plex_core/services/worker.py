@@ -112,6 +112,10 @@ PIGGYBACK_CONFIRMS = 1
 #: Edited items awaiting that read-back that force a batched one (the Plex gateway reads
 #: 100 ratingKeys per request); only reached when jobs edit faster than reads carry them.
 CONFIRM_BATCH = 100
+#: Read-backs that rode along are stored this many at a time (one read and one write of the
+#: state store instead of two per job). Losing them in a crash costs the next drain one
+#: detail read each, nothing else; :meth:`SyncWorker.flush` stores what is left.
+CONFIRM_STORE_BATCH = 32
 #: Pauses before the immediate retries of a write Plex answered with a 5xx (see
 #: :meth:`GuardedPlex._write <stash2plex_core.services.guarded.GuardedPlex._write>`).
 WRITE_RETRY_WAITS = (0.05, 0.2)
@@ -205,8 +209,23 @@ class _Unfetched:
 
 
 UNFETCHED: Final = _Unfetched()
-#: A claimed job and, when the batch read found it, its scene.
-_Intake = tuple[SyncJob, StashScene | _Unfetched]
+
+
+@attrs.frozen
+class _Known:
+    """A claimed scene's sync record and poster memo, read with its batch's (two reads a batch).
+
+    Only the job that holds the scene's lease writes them (the queue leases one job per
+    scene), so they stay current until it runs; a read-back stored meanwhile only adds
+    Plex's ``updatedAt``, and missing it costs one detail read, never a wrong edit.
+    """
+
+    record: SyncRecord | None
+    memo: PosterMemo | None
+
+
+#: A claimed job, its scene when the batch read found it, and its state when read with it.
+_Intake = tuple[SyncJob, StashScene | _Unfetched, _Known | None]
 
 
 class _Unmatchable(Exception):
@@ -281,6 +300,8 @@ class SyncWorker:
         self._outage_started: dt.datetime | None = None
         self._recovery: _Recovery | None = None
         self._unconfirmed: dict[str, SyncRecord] = {}
+        #: Read back but not stored yet: ratingKey -> (the record, Plex's ``updatedAt``).
+        self._confirmed: dict[str, tuple[SyncRecord, int]] = {}
         self._scanned: dict[str, float] = {}
         self._reviews: set[str] | None = None
         self._locations: tuple[str, ...] | None = None
@@ -574,7 +595,9 @@ class SyncWorker:
         return any(path.startswith(loc + "/") for loc in locations)
 
     def _record(self, scene_id: str) -> SyncRecord | None:
-        document = self.state.get(SYNC_NAMESPACE, scene_id)
+        return self._decode_record(scene_id, self.state.get(SYNC_NAMESPACE, scene_id))
+
+    def _decode_record(self, scene_id: str, document: Mapping[str, Any] | None) -> SyncRecord | None:
         if document is None:
             return None
         try:
@@ -584,13 +607,25 @@ class SyncWorker:
             return None
 
     def _poster_memo(self, scene_id: str) -> PosterMemo | None:
-        document = self.state.get(POSTER_NAMESPACE, scene_id)
+        return self._decode_memo(scene_id, self.state.get(POSTER_NAMESPACE, scene_id))
+
+    @staticmethod
+    def _decode_memo(scene_id: str, document: Mapping[str, Any] | None) -> PosterMemo | None:
         if document is None:
             return None
         try:
             return from_document(PosterMemo, document, source=f"state {POSTER_NAMESPACE}/{scene_id}")
         except StateError:
             return None
+
+    def _known(self, scene_ids: list[str]) -> dict[str, _Known]:
+        """The sync records and poster memos of a claimed batch's scenes, in two reads."""
+        records = self.state.get_many(SYNC_NAMESPACE, scene_ids)
+        memos = self.state.get_many(POSTER_NAMESPACE, scene_ids) if self.settings.sync_poster else {}
+        return {
+            sid: _Known(self._decode_record(sid, records.get(sid)), self._decode_memo(sid, memos.get(sid)))
+            for sid in scene_ids
+        }
 
     def _fetch_poster(self, url: str, source: str, known: PosterMemo | None = None) -> tuple[bytes | None, PosterMemo]:
         """The poster's bytes (``None`` if unchanged since ``known`` or missing) and what to remember of it.
@@ -610,6 +645,22 @@ class SyncWorker:
             return None, PosterMemo(source, known.sha1, known.etag)
         sha1 = hashlib.sha1(image.data).hexdigest()  # noqa: S324 - Plex identifies uploads by SHA-1
         return image.data, PosterMemo(source, sha1, image.etag)
+
+    def _poster(
+        self, current: PlexItemState, url: str, source: str, earlier: PosterMemo | None, memo: PosterMemo | None
+    ) -> tuple[bytes | None, PosterMemo | None]:
+        """The poster to upload (``None``: none) and the memo to keep, given what Plex shows.
+
+        ``earlier`` is the stored memo, ``memo`` the same when its source is still current.
+        """
+        have = current.images.get(ImageKind.POSTER)
+        shown = have is not None and earlier is not None and earlier.sha1 is not None and have.sha1 == earlier.sha1
+        if memo is None:
+            # A new source: ask with the ETag if Plex still shows the poster it names.
+            return self._fetch_poster(url, source, earlier if shown and earlier is not None and earlier.etag else None)
+        if memo.sha1 is not None and not shown:
+            return self._fetch_poster(url, source)  # changed in Plex: upload again
+        return None, memo
 
     def _forget_scene(self, scene_id: str) -> None:
         for namespace in (SYNC_NAMESPACE, POSTER_NAMESPACE, REVIEW_NAMESPACE):
@@ -669,6 +720,7 @@ class SyncWorker:
         """
         with self._lock:
             self._unconfirmed.pop(rating_key, None)  # this sync supersedes that edit
+            self._confirmed.pop(rating_key, None)
             riders = {key: self._unconfirmed.pop(key) for key in list(self._unconfirmed)[:PIGGYBACK_CONFIRMS]}
         try:
             items = self.plex.get_items([rating_key, *riders])
@@ -676,7 +728,7 @@ class SyncWorker:
             self._unconfirm(riders)
             raise
         found = {item.rating_key: item for item in items}
-        self._store_confirmations(riders, found)
+        self._keep_confirmations(riders, found)
         current = found.get(rating_key)
         if current is None:
             raise NotFoundError(f"Plex has no item with ratingKey {rating_key}")
@@ -688,16 +740,36 @@ class SyncWorker:
             with self._lock:
                 self._unconfirmed = {**pending, **self._unconfirmed}
 
-    def _store_confirmations(self, pending: Mapping[str, SyncRecord], found: Mapping[str, PlexItemState]) -> int:
+    def _keep_confirmations(self, pending: Mapping[str, SyncRecord], found: Mapping[str, PlexItemState]) -> None:
+        """Hold read-backs until :data:`CONFIRM_STORE_BATCH` have come, then store them together."""
+        with self._lock:
+            for rating_key, ours in pending.items():
+                item = found.get(rating_key)
+                if item is not None and item.updated_at is not None:
+                    self._confirmed[rating_key] = (ours, item.updated_at)
+            if len(self._confirmed) < CONFIRM_STORE_BATCH:
+                return
+            confirmed, self._confirmed = self._confirmed, {}
+        self._store_confirmations(confirmed)
+
+    def _store_confirmations(self, confirmed: Mapping[str, tuple[SyncRecord, int]]) -> int:
+        """Add Plex's ``updatedAt`` to the records it was read back for: one read, one write."""
+        if not confirmed:
+            return 0
+        stored = self.state.get_many(SYNC_NAMESPACE, [ours.scene_id for ours, _ in confirmed.values()])
         updates: dict[str, dict[str, Any]] = {}
-        for rating_key, ours in pending.items():
-            item = found.get(rating_key)
-            if item is None or item.updated_at is None or self._record(ours.scene_id) != ours:
+        for ours, updated_at in confirmed.values():
+            if self._decode_record(ours.scene_id, stored.get(ours.scene_id)) != ours:
                 continue  # gone, or synced again meanwhile: that sync records its own
-            updates[ours.scene_id] = to_document(attrs.evolve(ours, plex_updated_at=item.updated_at))
+            updates[ours.scene_id] = to_document(attrs.evolve(ours, plex_updated_at=updated_at))
         if updates:
             self.state.put_many(SYNC_NAMESPACE, updates)
         return len(updates)
+
+    def _store_kept_confirmations(self) -> int:
+        with self._lock:
+            confirmed, self._confirmed = self._confirmed, {}
+        return self._store_confirmations(confirmed)
 
     def confirm_edits(self) -> int:
         """Read back the ``updatedAt`` of edited items no later read carried (batched, 100 a request).
@@ -706,22 +778,29 @@ class SyncWorker:
         Records changed meanwhile are left alone; on failure the records simply keep no
         ``updatedAt`` and the next sync reads the item. Returns the records confirmed.
         """
+        kept = self._store_kept_confirmations()
         with self._lock:
             pending, self._unconfirmed = self._unconfirmed, {}
         if not pending or self.breaker.status is BreakerStatus.OPEN:
             self._unconfirm(pending)
-            return 0
+            return kept
         try:
             items = self.plex.get_items(list(pending))
         except (TransientError, NotFoundError) as exc:
             self._log(logging.DEBUG, "could not confirm edits: %s", exc, event="confirm_failed")
-            return 0
-        return self._store_confirmations(pending, {item.rating_key: item for item in items})
+            return kept
+        found = {item.rating_key: item for item in items}
+        confirmed = {
+            key: (ours, item.updated_at)
+            for key, ours in pending.items()
+            if (item := found.get(key)) is not None and item.updated_at is not None
+        }
+        return kept + self._store_confirmations(confirmed)
 
     def _confirm_if_quiet(self) -> None:
         """Read back what is left once nothing is in flight or ready (no later read will carry it)."""
         with self._lock:
-            if not self._unconfirmed:
+            if not self._unconfirmed and not self._confirmed:
                 return
         counts = self.queue.counts()
         if counts.leased == 0 and counts.ready == 0:
@@ -737,13 +816,14 @@ class SyncWorker:
 
     # -- intake: claiming and hydrating jobs in batches ----------------------------------------
 
-    def _next_job(self) -> tuple[SyncJob | None, StashScene | _Unfetched]:
-        """The next job to work, and its scene when a batch read fetched it.
+    def _next_job(self) -> tuple[SyncJob | None, StashScene | _Unfetched, _Known | None]:
+        """The next job to work, and its scene and state when a batch read fetched them.
 
         With several drain threads, jobs are claimed :attr:`_intake_size` at a time and
         read from Stash in one request after the claim, so an edit made later still
-        leaves a pending job behind; the others wait here for the next free thread. A
-        job whose lease has run half out meanwhile goes back to the queue instead.
+        leaves a pending job behind; their sync records and poster memos are read together
+        too. The others wait here for the next free thread. A job whose lease has run half
+        out meanwhile goes back to the queue instead.
         """
         lease = self.settings.lease_seconds
         while True:
@@ -757,29 +837,35 @@ class SyncWorker:
             self._return_job(job)
         size = self._intake_size if self.breaker.status is BreakerStatus.CLOSED else 1
         if size <= 1:
-            return self.queue.claim(self.owner, lease), UNFETCHED
+            return self.queue.claim(self.owner, lease), UNFETCHED, None
         jobs = self.queue.claim_many(self.owner, lease, size)
         if not jobs:
-            return None, UNFETCHED
+            return None, UNFETCHED, None
         entries = self._hydrate(jobs)
         with self._lock:
             self._intake.extend(entries[1:])
         return entries[0]
 
     def _hydrate(self, jobs: list[SyncJob]) -> list[_Intake]:
-        """Read the claimed jobs' scenes in one request.
+        """Read the claimed jobs' scenes in one request, and their state in two reads.
 
-        On failure, and for a scene the batch did not return, the job reads its scene on its
-        own (:meth:`_sync`): each job then meets Stash's error, or its absence, itself.
+        On failure, and for a scene the batch did not return, the job reads its scene (or
+        its state) on its own (:meth:`_sync`): each job then meets the error itself.
         """
         found: Mapping[str, StashScene] = {}
+        known: Mapping[str, _Known] = {}
         if len(jobs) > 1:
+            ids = [j.scene_id for j in jobs]
             try:
                 with self._timed("stash"):
-                    found = self.stash.get_scenes([j.scene_id for j in jobs])
+                    found = self.stash.get_scenes(ids)
             except Exception as exc:  # noqa: BLE001 - every job asks again on its own and meets the error itself
                 self._log(logging.DEBUG, "batch read from Stash failed: %s", exc, event="hydrate_failed")
-        return [(job, found.get(job.scene_id, UNFETCHED)) for job in jobs]
+            try:
+                known = self._known(ids)
+            except StateError as exc:
+                self._log(logging.DEBUG, "batch read of sync records failed: %s", exc, event="hydrate_failed")
+        return [(job, found.get(job.scene_id, UNFETCHED), known.get(job.scene_id)) for job in jobs]
 
     def _return_job(self, job: SyncJob, when: dt.datetime | None = None) -> None:
         with suppress(LeaseLostError):  # taken back by the queue already: nothing of ours to return
@@ -792,7 +878,7 @@ class SyncWorker:
         when = None
         if until_probe and entries:
             when = self.clock.now() + dt.timedelta(seconds=self.breaker.seconds_until_probe() or 0.0)
-        for job, _scene in entries:
+        for job, _scene, _known in entries:
             self._return_job(job, when)
             if until_probe:
                 self._note_affected(job)
@@ -814,7 +900,7 @@ class SyncWorker:
         # trial leave their jobs in the queue instead of claiming and handing them back.
         if not self.breaker.try_acquire():
             return None
-        job, scene = self._next_job()
+        job, scene, known = self._next_job()
         if job is None:
             self.breaker.release(used=False)
             return None
@@ -824,7 +910,7 @@ class SyncWorker:
             self._note_affected(job)
             calls_before = self.plex.calls_made()
             try:
-                outcome = self._attempt(job, correlation_id, scene)
+                outcome = self._attempt(job, correlation_id, scene, known)
             finally:
                 told = outcome is not None and outcome.kind not in (OutcomeKind.WAITING, OutcomeKind.STOPPED)
                 transition = self.breaker.release(
@@ -845,11 +931,17 @@ class SyncWorker:
             **fields,
         )
 
-    def _attempt(self, job: SyncJob, correlation_id: str, scene: StashScene | _Unfetched = UNFETCHED) -> JobOutcome:
+    def _attempt(
+        self,
+        job: SyncJob,
+        correlation_id: str,
+        scene: StashScene | _Unfetched = UNFETCHED,
+        known: _Known | None = None,
+    ) -> JobOutcome:
         self._log(logging.DEBUG, "job claimed (%s, %d event(s))", job.reason, job.events, event="job_claimed")
         started = self.clock.monotonic()
         try:
-            outcome = self._sync(job, correlation_id, scene)
+            outcome = self._sync(job, correlation_id, scene, known)
         except LeaseLostError as exc:
             self.stats.error("LeaseLostError")
             self._log(logging.WARNING, "lease lost, result dropped: %s", exc, event="lease_lost")
@@ -886,7 +978,13 @@ class SyncWorker:
         if counter is not None:
             self.stats.count(counter)
 
-    def _sync(self, job: SyncJob, correlation_id: str, hydrated: StashScene | _Unfetched = UNFETCHED) -> JobOutcome:
+    def _sync(
+        self,
+        job: SyncJob,
+        correlation_id: str,
+        hydrated: StashScene | _Unfetched = UNFETCHED,
+        known: _Known | None = None,
+    ) -> JobOutcome:
         """Hydrate (unless the batch read already did) and resolve; hand a matched scene to :meth:`_write`."""
         if job.attempts > self.settings.attempt_ceiling:
             raise RuntimeError(f"job was claimed {job.attempts} times without finishing (crash loop?)")
@@ -901,7 +999,10 @@ class SyncWorker:
             self._log(logging.INFO, "scene no longer exists in Stash; job dropped", event="scene_gone")
             return self._outcome(job, correlation_id, OutcomeKind.DROPPED, message="scene no longer exists")
 
-        record = self._record(scene.id)
+        if known is None:
+            memo = self._poster_memo(scene.id) if self.settings.sync_poster else None
+            known = _Known(self._record(scene.id), memo)
+        record = known.record
         try:
             with self._timed("match"):
                 result = self._resolve(scene, record)
@@ -938,7 +1039,7 @@ class SyncWorker:
                 rating_key=result.rating_key,
                 message="later part of a stacked Plex item",
             )
-        return self._write(job, correlation_id, scene, record, result)
+        return self._write(job, correlation_id, scene, known, result)
 
     def _later_stacked_part(self, scene: StashScene, result: MatchResult) -> bool:
         """Whether the matched item stacks several files and its first part is none of this scene's.
@@ -959,16 +1060,17 @@ class SyncWorker:
         job: SyncJob,
         correlation_id: str,
         scene: StashScene,
-        record: SyncRecord | None,
+        known: _Known,
         result: MatchResult,
     ) -> JobOutcome:
         """Skip, or read, plan, apply and record: the Plex side of one sync."""
+        record = known.record
         desired = desired_state(scene, self.settings)
         wanted_digest = digest(desired)
         poster_source = (
             f"{desired.poster_url}|{scene.updated_at}" if self.settings.sync_poster and desired.poster_url else None
         )
-        earlier = self._poster_memo(scene.id) if poster_source is not None else None
+        earlier = known.memo if poster_source is not None else None
         memo = earlier if earlier is not None and earlier.source == poster_source else None
         rating_key = result.rating_key
         assert rating_key is not None  # should_apply guarantees it
@@ -1004,15 +1106,7 @@ class SyncWorker:
         remembered = memo
         if poster_source is not None and desired.poster_url is not None:
             current = self.plex.with_image_hashes(current)  # a batched read may leave the hash unread
-            have = current.images.get(ImageKind.POSTER)
-            shown = have is not None and earlier is not None and earlier.sha1 is not None and have.sha1 == earlier.sha1
-            if memo is None:
-                # A new source: ask with the ETag if Plex still shows the poster it names.
-                known = earlier if shown and earlier is not None and earlier.etag else None
-                poster, remembered = self._fetch_poster(desired.poster_url, poster_source, known)
-            elif memo.sha1 is not None and not shown:
-                # Changed in Plex: upload again.
-                poster, remembered = self._fetch_poster(desired.poster_url, poster_source)
+            poster, remembered = self._poster(current, desired.poster_url, poster_source, earlier, memo)
 
         edit = plan(desired, current, self.settings, poster=poster)
         if not edit.empty:
@@ -1031,9 +1125,10 @@ class SyncWorker:
             synced_at=self.clock.now(),
             match_method=result.method.value,
         )
-        self.state.put(SYNC_NAMESPACE, scene.id, to_document(synced))
+        writes = {SYNC_NAMESPACE: {scene.id: to_document(synced)}}
         if remembered is not None and remembered != memo:  # the same memo is already stored
-            self.state.put(POSTER_NAMESPACE, scene.id, to_document(remembered))
+            writes[POSTER_NAMESPACE] = {scene.id: to_document(remembered)}
+        self.state.put_all(writes)  # one commit for both
         self.queue.complete(job)
         changed = tuple(
             [*edit.fields, *edit.tags] + (["locks"] if edit.locks else []) + [image.kind.value for image in edit.images]
