@@ -225,10 +225,6 @@ PURGE_DEAD = "DELETE FROM dead_letters WHERE last_failed_at < :before"
 # -- state documents
 
 STATE_GET = "SELECT document FROM state WHERE namespace = :namespace AND key = :key"
-STATE_PUT = (
-    "INSERT INTO state (namespace, key, document, updated_at) VALUES (:namespace, :key, :document, :now) "
-    "ON CONFLICT (namespace, key) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at"
-)
 #: Many documents in one statement: ``:rows`` is a JSON array of ``[namespace, key, document]``.
 #: (``WHERE true`` keeps the upsert's ``ON`` from being read as a join's.)
 STATE_PUT_ROWS = (
@@ -469,7 +465,6 @@ __all__ = [
     "STATE_GET",
     "STATE_GET_MANY",
     "STATE_ITEMS",
-    "STATE_PUT",
     "STATE_PUT_ROWS",
     "TAKE_DEAD",
     "TAKE_PENDING",
