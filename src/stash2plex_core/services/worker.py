@@ -594,9 +594,6 @@ class SyncWorker:
         path = normalise_path(plex_path)
         return any(path.startswith(loc + "/") for loc in locations)
 
-    def _record(self, scene_id: str) -> SyncRecord | None:
-        return self._decode_record(scene_id, self.state.get(SYNC_NAMESPACE, scene_id))
-
     def _decode_record(self, scene_id: str, document: Mapping[str, Any] | None) -> SyncRecord | None:
         if document is None:
             return None
@@ -605,9 +602,6 @@ class SyncWorker:
         except StateError as exc:
             self._log(logging.WARNING, "ignoring unreadable sync record: %s", exc, event="bad_record")
             return None
-
-    def _poster_memo(self, scene_id: str) -> PosterMemo | None:
-        return self._decode_memo(scene_id, self.state.get(POSTER_NAMESPACE, scene_id))
 
     @staticmethod
     def _decode_memo(scene_id: str, document: Mapping[str, Any] | None) -> PosterMemo | None:
@@ -619,7 +613,7 @@ class SyncWorker:
             return None
 
     def _known(self, scene_ids: list[str]) -> dict[str, _Known]:
-        """The sync records and poster memos of a claimed batch's scenes, in two reads."""
+        """The sync records and poster memos of claimed jobs' scenes, in two reads."""
         records = self.state.get_many(SYNC_NAMESPACE, scene_ids)
         memos = self.state.get_many(POSTER_NAMESPACE, scene_ids) if self.settings.sync_poster else {}
         return {
@@ -740,13 +734,22 @@ class SyncWorker:
             with self._lock:
                 self._unconfirmed = {**pending, **self._unconfirmed}
 
+    @staticmethod
+    def _read_back(
+        pending: Mapping[str, SyncRecord], found: Mapping[str, PlexItemState]
+    ) -> dict[str, tuple[SyncRecord, int]]:
+        """ratingKey -> (our record, the ``updatedAt`` Plex now shows), for the items read back."""
+        return {
+            key: (ours, item.updated_at)
+            for key, ours in pending.items()
+            if (item := found.get(key)) is not None and item.updated_at is not None
+        }
+
     def _keep_confirmations(self, pending: Mapping[str, SyncRecord], found: Mapping[str, PlexItemState]) -> None:
         """Hold read-backs until :data:`CONFIRM_STORE_BATCH` have come, then store them together."""
+        read = self._read_back(pending, found)
         with self._lock:
-            for rating_key, ours in pending.items():
-                item = found.get(rating_key)
-                if item is not None and item.updated_at is not None:
-                    self._confirmed[rating_key] = (ours, item.updated_at)
+            self._confirmed.update(read)
             if len(self._confirmed) < CONFIRM_STORE_BATCH:
                 return
             confirmed, self._confirmed = self._confirmed, {}
@@ -766,11 +769,6 @@ class SyncWorker:
             self.state.put_many(SYNC_NAMESPACE, updates)
         return len(updates)
 
-    def _store_kept_confirmations(self) -> int:
-        with self._lock:
-            confirmed, self._confirmed = self._confirmed, {}
-        return self._store_confirmations(confirmed)
-
     def confirm_edits(self) -> int:
         """Read back the ``updatedAt`` of edited items no later read carried (batched, 100 a request).
 
@@ -778,7 +776,9 @@ class SyncWorker:
         Records changed meanwhile are left alone; on failure the records simply keep no
         ``updatedAt`` and the next sync reads the item. Returns the records confirmed.
         """
-        kept = self._store_kept_confirmations()
+        with self._lock:
+            confirmed, self._confirmed = self._confirmed, {}
+        kept = self._store_confirmations(confirmed)  # read back already, waiting to be stored
         with self._lock:
             pending, self._unconfirmed = self._unconfirmed, {}
         if not pending or self.breaker.status is BreakerStatus.OPEN:
@@ -789,13 +789,7 @@ class SyncWorker:
         except (TransientError, NotFoundError) as exc:
             self._log(logging.DEBUG, "could not confirm edits: %s", exc, event="confirm_failed")
             return kept
-        found = {item.rating_key: item for item in items}
-        confirmed = {
-            key: (ours, item.updated_at)
-            for key, ours in pending.items()
-            if (item := found.get(key)) is not None and item.updated_at is not None
-        }
-        return kept + self._store_confirmations(confirmed)
+        return kept + self._store_confirmations(self._read_back(pending, {item.rating_key: item for item in items}))
 
     def _confirm_if_quiet(self) -> None:
         """Read back what is left once nothing is in flight or ready (no later read will carry it)."""
@@ -1000,8 +994,7 @@ class SyncWorker:
             return self._outcome(job, correlation_id, OutcomeKind.DROPPED, message="scene no longer exists")
 
         if known is None:
-            memo = self._poster_memo(scene.id) if self.settings.sync_poster else None
-            known = _Known(self._record(scene.id), memo)
+            known = self._known([scene.id])[scene.id]
         record = known.record
         try:
             with self._timed("match"):
